@@ -1,0 +1,55 @@
+"""What every command module shares: consoles, the catalog option, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from envctl.catalog import Catalog
+
+
+@dataclass
+class State:
+    catalog: Path | None = None
+
+
+def state(ctx: typer.Context) -> State:
+    root = ctx.find_root()
+    if not isinstance(root.obj, State):
+        root.obj = State()
+    return root.obj
+
+
+def open_catalog(ctx: typer.Context, *, rev: str | None = None) -> Catalog:
+    from envctl.catalog import open_catalog as _open
+
+    return _open(state(ctx).catalog, rev=rev)
+
+
+def console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def err_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    """Plain JSON on stdout (no rich markup), stable key order for scripts and diffs."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+JSON_HELP = "Print machine-readable JSON instead of a table."

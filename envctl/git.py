@@ -1,0 +1,137 @@
+"""The one module that runs git. Plain ``git`` subprocesses: fast, and inside a pre-receive
+hook they inherit the quarantine environment that makes pushed objects visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from envctl.errors import GitError
+
+# Variables that would make a git call look at another repository than the one we name.
+# Inside a hook they are how git passes the quarantine: ``scrub=False`` keeps them.
+_REPO_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX")
+
+
+def git_env(*, scrub: bool = True, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    if scrub:
+        for var in _REPO_VARS:
+            env.pop(var, None)
+    env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    env["LC_ALL"] = "C"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run_git(
+    repo: str | os.PathLike[str],
+    args: Sequence[str],
+    *,
+    input: bytes | None = None,
+    check: bool = True,
+    scrub: bool = True,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = 60,
+) -> subprocess.CompletedProcess[bytes]:
+    try:
+        proc = subprocess.run(
+            ["git", "-C", os.fspath(repo), *args],
+            input=input,
+            capture_output=True,
+            env=git_env(scrub=scrub, extra=env),
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed", fix="install git and try again") from None
+    except subprocess.TimeoutExpired:
+        raise GitError(
+            f"git {' '.join(args[:2])} did not answer within {timeout} s", rule="git-timeout"
+        ) from None
+    if check and proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(
+            f"git {' '.join(args)} failed: {message[-1] if message else proc.returncode}",
+            file=os.fspath(repo),
+        )
+    return proc
+
+
+def git_text(repo: str | os.PathLike[str], args: Sequence[str], **kwargs: object) -> str:
+    return run_git(repo, args, **kwargs).stdout.decode("utf-8", "replace")  # type: ignore[arg-type]
+
+
+def rev_parse(repo: str | os.PathLike[str], rev: str, *, scrub: bool = True) -> str:
+    proc = run_git(repo, ["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], check=False,
+                   scrub=scrub)
+    if proc.returncode != 0:
+        raise GitError(
+            f"unknown git revision {rev!r}",
+            file=os.fspath(repo),
+            rule="unknown-revision",
+            fix="give a commit, branch or tag that exists (git log --oneline)",
+        )
+    return proc.stdout.decode().strip()
+
+
+def toplevel(path: Path) -> Path | None:
+    proc = run_git(path, ["rev-parse", "--show-toplevel"], check=False)
+    if proc.returncode != 0:
+        return None
+    return Path(proc.stdout.decode().strip())
+
+
+class BlobReader:
+    """Reads many files of one revision through a single ``git cat-file --batch`` process.
+
+    One process for the whole run keeps the hook's cost proportional to the files it
+    reads, not to a process start per file.
+    """
+
+    def __init__(self, repo: str | os.PathLike[str], *, scrub: bool = True) -> None:
+        self.repo = os.fspath(repo)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._scrub = scrub
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._proc is None:
+            self._proc = subprocess.Popen(
+                ["git", "-C", self.repo, "cat-file", "--batch"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=git_env(scrub=self._scrub),
+            )
+        return self._proc
+
+    def read(self, object_name: str) -> bytes | None:
+        """Content of ``rev:path`` (or any object name), or None when missing."""
+        proc = self._start()
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(object_name.encode("utf-8") + b"\n")
+        proc.stdin.flush()
+        header = proc.stdout.readline().decode("utf-8", "replace").rstrip("\n")
+        if header.endswith(" missing") or header.endswith(" ambiguous") or not header:
+            return None
+        _, kind, size = header.rsplit(" ", 2)
+        data = proc.stdout.read(int(size))
+        proc.stdout.read(1)  # the newline git writes after every object
+        return data if kind == "blob" else None
+
+    def close(self) -> None:
+        if self._proc is not None:
+            if self._proc.stdin:
+                self._proc.stdin.close()
+            self._proc.wait(timeout=10)
+            if self._proc.stdout:
+                self._proc.stdout.close()
+            self._proc = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()

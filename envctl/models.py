@@ -1,0 +1,95 @@
+"""Shared pydantic base and the one place that turns a ValidationError into file:line errors."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from envctl.errors import CatalogError, MultipleErrors
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors (a typo must not be silently ignored); instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def line_of(data: Any, loc: tuple[Any, ...]) -> int | None:
+    """Best line for a pydantic error location, walking the loader's line maps.
+
+    The safe loader returns mappings/lists that remember where each key/item
+    was; the deepest location we can still find is the most helpful.
+    """
+    line = getattr(data, "line", None)
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            key_lines = getattr(node, "key_lines", None) or {}
+            line = key_lines.get(part, line)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            item_lines = getattr(node, "item_lines", None) or []
+            if part < len(item_lines):
+                line = item_lines[part]
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str):
+            continue  # a union's discriminator tag ("concrete") or "[key]": not in the data
+        else:
+            break
+    return line
+
+
+def _display_loc(data: Any, loc: tuple[Any, ...]) -> str:
+    """``tags.v2.extends`` rather than pydantic's ``tags.v2.concrete.extends``.
+
+    Parts that are not in the data (a union's discriminator tag, ``[key]``) are dropped,
+    except a final missing key, which names what is required.
+    """
+    parts: list[str] = []
+    node = data
+    for i, part in enumerate(loc):
+        text = str(part)
+        if text.startswith("function-") or text == "[key]":
+            continue
+        if isinstance(node, dict) and isinstance(part, str):
+            if part in node:
+                node = node[part]
+            elif i < len(loc) - 1:
+                continue
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        parts.append(text)
+    return ".".join(parts)
+
+
+def _describe(error: dict[str, Any], data: Any) -> str:
+    loc = _display_loc(data, tuple(error["loc"]))
+    msg = error["msg"]
+    if error["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return f"{loc}: {msg}" if loc else msg
+
+
+def validate(model: type[M], data: Any, *, file: str, fix: str | None = None) -> M:
+    """Validate ``data`` into ``model``; every problem becomes a CatalogError with file:line."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            CatalogError(
+                _describe(err, data),
+                file=file,
+                line=line_of(data, tuple(err["loc"])),
+                rule="schema",
+                fix=fix,
+            )
+            for err in exc.errors(include_url=False)
+        ]
+        if len(errors) == 1:
+            raise errors[0] from None
+        raise MultipleErrors(errors, f"{file}: {len(errors)} schema problems") from None
