@@ -1,0 +1,248 @@
+"""A PEP 503 simple index on 127.0.0.1, serving vendored wheels and sdists.
+
+``serve_pypi_index()`` scans a directory of distributions (default
+``tests/data/pypi``), serves ``/simple/`` (HTML, PEP 503; JSON, PEP 691,
+when the client asks for it) and ``/files/<filename>``, and yields the index
+URL. Links carry ``#sha256=`` and ``data-requires-python`` (read from each
+file's metadata). Non-normalised project names redirect to the PEP 503
+normalised one. The server runs in a daemon thread and stops on exit.
+
+pip reads /etc/pip.conf and ``PIP_*`` variables (extra indexes, find-links,
+constraints) that would leak other sources into a test; run it with
+``isolated_pip_env()``.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import hashlib
+import html
+import json
+import os
+import re
+import tarfile
+import threading
+import zipfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "tests" / "data" / "pypi"
+
+_JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+_SDIST_SUFFIXES = (".tar.gz", ".zip")
+
+
+def normalize(name: str) -> str:
+    """PEP 503 project name normalisation."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One file the index serves."""
+
+    path: Path
+    project: str  # normalised
+    sha256: str
+    requires_python: str | None
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+
+def _metadata(path: Path) -> Mapping[str, str]:
+    """Core metadata headers of a wheel (METADATA) or an sdist (PKG-INFO)."""
+    parser = email.parser.HeaderParser()
+    if path.name.endswith(".whl"):
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)]
+            if len(names) != 1:
+                raise ValueError(f"{path.name}: expected one .dist-info/METADATA")
+            return parser.parsestr(zf.read(names[0]).decode())
+    if path.name.endswith(".tar.gz"):
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar.getmembers():
+                if re.fullmatch(r"[^/]+/PKG-INFO", member.name):
+                    handle = tar.extractfile(member)
+                    if handle is not None:
+                        return parser.parsestr(handle.read().decode())
+        raise ValueError(f"{path.name}: no top-level PKG-INFO")
+    with zipfile.ZipFile(path) as zf:
+        names = [n for n in zf.namelist() if re.fullmatch(r"[^/]+/PKG-INFO", n)]
+        if not names:
+            raise ValueError(f"{path.name}: no top-level PKG-INFO")
+        return parser.parsestr(zf.read(names[0]).decode())
+
+
+def scan(root: Path) -> dict[str, list[Distribution]]:
+    """Distributions under ``root`` (not recursive), by normalised project name."""
+    projects: dict[str, list[Distribution]] = {}
+    for path in sorted(Path(root).iterdir()):
+        if not (path.name.endswith(".whl") or path.name.endswith(_SDIST_SUFFIXES)):
+            continue
+        meta = _metadata(path)
+        name = meta.get("Name")
+        if not name:
+            raise ValueError(f"{path.name}: metadata has no Name")
+        requires_python = meta.get("Requires-Python")
+        dist = Distribution(
+            path=path,
+            project=normalize(name),
+            sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+            requires_python=requires_python.strip() if requires_python else None,
+        )
+        projects.setdefault(dist.project, []).append(dist)
+    return projects
+
+
+def _html_page(title: str, links: list[str]) -> bytes:
+    body = "\n".join(links)
+    return (
+        "<!DOCTYPE html>\n<html>\n<head>\n"
+        '<meta name="pypi:repository-version" content="1.0">\n'
+        f"<title>{html.escape(title)}</title>\n</head>\n<body>\n"
+        f"<h1>{html.escape(title)}</h1>\n{body}\n</body>\n</html>\n"
+    ).encode()
+
+
+def render_root(projects: Mapping[str, list[Distribution]]) -> bytes:
+    links = [f'<a href="{name}/">{name}</a><br/>' for name in sorted(projects)]
+    return _html_page("Simple index", links)
+
+
+def render_project(project: str, dists: list[Distribution]) -> bytes:
+    links = []
+    for dist in dists:
+        href = f"/files/{dist.filename}#sha256={dist.sha256}"
+        attrs = f'href="{html.escape(href)}"'
+        if dist.requires_python:
+            attrs += f' data-requires-python="{html.escape(dist.requires_python)}"'
+        links.append(f"<a {attrs}>{html.escape(dist.filename)}</a><br/>")
+    return _html_page(f"Links for {project}", links)
+
+
+def render_root_json(projects: Mapping[str, list[Distribution]]) -> bytes:
+    doc = {"meta": {"api-version": "1.0"}, "projects": [{"name": n} for n in sorted(projects)]}
+    return json.dumps(doc).encode()
+
+
+def render_project_json(project: str, dists: list[Distribution]) -> bytes:
+    files = []
+    for dist in dists:
+        entry: dict[str, object] = {
+            "filename": dist.filename,
+            "url": f"/files/{dist.filename}",
+            "hashes": {"sha256": dist.sha256},
+        }
+        if dist.requires_python:
+            entry["requires-python"] = dist.requires_python
+        files.append(entry)
+    return json.dumps({"meta": {"api-version": "1.0"}, "name": project, "files": files}).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # Set on the per-server subclass made in serve_pypi_index.
+    projects: Mapping[str, list[Distribution]] = {}
+    files: Mapping[str, Distribution] = {}
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep test output clean
+
+    def do_HEAD(self) -> None:
+        self._respond(head=True)
+
+    def do_GET(self) -> None:
+        self._respond(head=False)
+
+    def _send(self, status: int, body: bytes, content_type: str, head: bool) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(301)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _respond(self, head: bool) -> None:
+        path = unquote(urlsplit(self.path).path)
+        wants_json = _JSON_TYPE in self.headers.get("Accept", "")
+        parts = [p for p in path.split("/") if p]
+        if parts == ["simple"]:
+            if not path.endswith("/"):
+                return self._redirect("/simple/")
+            if wants_json:
+                return self._send(200, render_root_json(self.projects), _JSON_TYPE, head)
+            return self._send(200, render_root(self.projects), "text/html; charset=utf-8", head)
+        if len(parts) == 2 and parts[0] == "simple":
+            name = normalize(parts[1])
+            if name not in self.projects:
+                return self._send(404, b"not found\n", "text/plain", head)
+            if parts[1] != name or not path.endswith("/"):
+                return self._redirect(f"/simple/{name}/")
+            dists = self.projects[name]
+            if wants_json:
+                return self._send(200, render_project_json(name, dists), _JSON_TYPE, head)
+            body = render_project(name, dists)
+            return self._send(200, body, "text/html; charset=utf-8", head)
+        if len(parts) == 2 and parts[0] == "files" and parts[1] in self.files:
+            data = self.files[parts[1]].path.read_bytes()
+            return self._send(200, data, "application/octet-stream", head)
+        return self._send(404, b"not found\n", "text/plain", head)
+
+
+@contextmanager
+def serve_pypi_index(root: Path | None = None, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve ``root`` (default ``tests/data/pypi``) as a simple index; yields its URL.
+
+    The URL is ``http://127.0.0.1:<port>/simple/`` on a free port picked by the OS.
+    """
+    root = DEFAULT_ROOT if root is None else Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no distributions directory at {root}")
+    projects = scan(root)
+    handler = type(
+        "PypiIndexHandler",
+        (_Handler,),
+        {
+            "projects": projects,
+            "files": {d.filename: d for dists in projects.values() for d in dists},
+        },
+    )
+    server = ThreadingHTTPServer((host, 0), handler)
+    server.daemon_threads = True
+    port = server.server_address[1]
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://{host}:{port}/simple/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def isolated_pip_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An environment for a pip subprocess that sees only the indexes on its command line.
+
+    Drops every ``PIP_*`` variable and points PIP_CONFIG_FILE at the null
+    device, which makes pip skip all its config files (global, user, site).
+    """
+    env = {
+        k: v for k, v in (os.environ if base is None else base).items() if not k.startswith("PIP_")
+    }
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env["PIP_NO_INPUT"] = "1"
+    return env
