@@ -1,0 +1,272 @@
+"""Commands that change a catalog: ``init``, ``new``, ``tag``, ``bump``.
+
+Each one parses options, calls :mod:`envctl.scaffold` or :mod:`envctl.edit` and prints
+the result; errors are raised and reported by the one handler in ``main.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from envctl.cli import common
+
+INIT_EPILOG = """\
+[bold]Examples[/bold]
+
+  envctl init my-catalog
+  envctl init my-catalog --channel conda-forge=https://conda.anaconda.org/conda-forge \\
+      --platform linux-64 --platform osx-arm64 --store s3://bucket/envctl
+  envctl init . --force            # add a catalog to an existing, non-empty folder
+"""
+
+NEW_EPILOG = """\
+[bold]Examples[/bold]
+
+  envctl new ranking/base:v1 --dep python=3.11 --dep "numpy>=1.26" \\
+      --description "Ranking team base" --owner ranking
+  envctl new ranking/base:v2 --dep python=3.12 --pypi itsdangerous==2.1.2
+  envctl new ranking/gpu:v1 --from environment.yml --platform linux-64
+"""
+
+TAG_EPILOG = """\
+[bold]Examples[/bold]
+
+  envctl tag ranking/base:stable --points-to v2
+  envctl tag ranking/base:candidate --points-to v3 --json
+"""
+
+BUMP_EPILOG = """\
+[bold]Examples[/bold]
+
+  envctl bump ranking/base:v1 --to v2 --dep "numpy>=2" --drop pandas
+  envctl bump ranking/base:stable --to v3 --pypi requests==2.32.3 --move stable
+"""
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as _escape  # lazy: keeps 'envctl --help' start-up light
+
+    return _escape(text)
+
+
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Folder for the new catalog (created if missing).")
+    ],
+    *,
+    channel: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--channel",
+            help="A channel as NAME=URL; repeat for several, in priority order "
+            "(default: conda-forge).",
+            show_default=False,
+        ),
+    ] = None,
+    platform: Annotated[
+        list[str] | None,
+        typer.Option("--platform", help="Default platform; repeat (default: linux-64).",
+                     show_default=False),
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Artifact store URL or folder.")
+    ] = None,
+    pypi_index: Annotated[
+        str | None, typer.Option("--pypi-index", help="PyPI index URL for 'pypi:' parts.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Allow a non-empty folder (its files are kept).")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help=common.JSON_HELP)] = False,
+) -> None:
+    """Create a new catalog: a git repository with catalog.yaml, envs/, locks/, a README
+    and CI workflows, in one initial commit."""
+    from envctl.errors import CatalogError
+    from envctl.scaffold import init_catalog, parse_channel_option
+
+    channels: dict[str, str] = {}
+    for text in channel or []:
+        name, url = parse_channel_option(text)
+        if name in channels:
+            raise CatalogError(
+                f"--channel {name} is given twice", rule="invalid-option",
+                fix="give each channel name once",
+            )
+        channels[name] = url
+    root = init_catalog(
+        directory,
+        channels=channels or None,
+        platforms=platform or None,
+        store=store,
+        pypi_index=pypi_index,
+        force=force,
+    )
+    if json_out:
+        common.print_json({"catalog": str(root)})
+        return
+    out = common.console()
+    out.print(f"Created catalog at [bold]{escape(str(root))}[/bold] (git branch main, 1 commit)")
+    out.print(f"next: envctl --catalog {escape(str(root))} new team/env:v1 --dep python=3.11")
+
+
+def new(
+    ctx: typer.Context,
+    alias: Annotated[str, typer.Argument(metavar="NAME:TAG", help="Environment and new tag.")],
+    *,
+    dep: Annotated[
+        list[str] | None,
+        typer.Option("--dep", "-d", help="Conda match spec, e.g. 'numpy>=1.26'; repeat.",
+                     show_default=False),
+    ] = None,
+    pypi: Annotated[
+        list[str] | None,
+        typer.Option("--pypi", help="PyPI requirement, e.g. 'requests==2.32.3'; repeat.",
+                     show_default=False),
+    ] = None,
+    platform: Annotated[
+        list[str] | None,
+        typer.Option("--platform", help="Platform for this tag (default: the catalog's); "
+                     "repeat.", show_default=False),
+    ] = None,
+    channel: Annotated[
+        list[str] | None,
+        typer.Option("--channel", help="Logical channel from catalog.yaml (default: the "
+                     "catalog's); repeat, in priority order.", show_default=False),
+    ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option("--from", help="Start from a conda environment.yml (its pip: list "
+                     "becomes pypi).", show_default=False),
+    ] = None,
+    description: Annotated[
+        str | None,
+        typer.Option("--description", help="What the environment is for (a new env), or "
+                     "this tag's note (an existing env)."),
+    ] = None,
+    owner: Annotated[
+        list[str] | None,
+        typer.Option("--owner", help="Owner of a new environment; repeat.", show_default=False),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help=common.JSON_HELP)] = False,
+) -> None:
+    """Add a tag to an environment, creating the environment's file if it is new."""
+    from envctl.catalog import find_root
+    from envctl.edit import new_tag
+
+    root = find_root(explicit=common.state(ctx).catalog)
+    path = new_tag(
+        root,
+        alias,
+        deps=dep or [],
+        pypi=pypi or [],
+        platforms=platform or [],
+        channels=channel or [],
+        description=description,
+        owners=owner or [],
+        from_file=from_file,
+    )
+    rel = path.relative_to(root).as_posix()
+    if json_out:
+        common.print_json({"alias": alias, "file": rel})
+        return
+    out = common.console()
+    out.print(f"Added [bold]{escape(alias)}[/bold] to {escape(rel)}")
+    out.print("next: commit it and open a pull request; CI resolves and locks it")
+
+
+def tag(
+    ctx: typer.Context,
+    alias: Annotated[
+        str, typer.Argument(metavar="NAME:TAG", help="The pointer: a mutable tag like stable.")
+    ],
+    *,
+    points_to: Annotated[
+        str,
+        typer.Option("--points-to", help="Immutable tag of the same environment to point at.",
+                     show_default=False),
+    ],
+    json_out: Annotated[bool, typer.Option("--json", help=common.JSON_HELP)] = False,
+) -> None:
+    """Create or move a pointer (a mutable tag) to an immutable tag of the same environment."""
+    from envctl.catalog import find_root
+    from envctl.edit import set_pointer
+
+    root = find_root(explicit=common.state(ctx).catalog)
+    old, new_target = set_pointer(root, alias, points_to)
+    if json_out:
+        common.print_json({"alias": alias, "from": old, "to": new_target})
+        return
+    out = common.console()
+    if old == new_target:
+        out.print(f"{escape(alias)} already points to {escape(new_target)}; nothing changed")
+    else:
+        out.print(f"{escape(alias)}: {escape(old or '(new)')} → {escape(new_target)}")
+
+
+def bump(
+    ctx: typer.Context,
+    alias: Annotated[
+        str, typer.Argument(metavar="NAME:FROM", help="Tag to start from (a pointer is followed).")
+    ],
+    *,
+    to: Annotated[
+        str, typer.Option("--to", help="The new immutable tag.", show_default=False)
+    ],
+    dep: Annotated[
+        list[str] | None,
+        typer.Option("--dep", "-d", help="Conda spec; replaces the same package or is added; "
+                     "repeat.", show_default=False),
+    ] = None,
+    drop: Annotated[
+        list[str] | None,
+        typer.Option("--drop", help="Package name to remove (conda or PyPI); repeat.",
+                     show_default=False),
+    ] = None,
+    pypi: Annotated[
+        list[str] | None,
+        typer.Option("--pypi", help="PyPI requirement; replaces the same package or is added; "
+                     "repeat.", show_default=False),
+    ] = None,
+    move: Annotated[
+        list[str] | None,
+        typer.Option("--move", help="Pointer to move to the new tag, e.g. stable; repeat.",
+                     show_default=False),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help=common.JSON_HELP)] = False,
+) -> None:
+    """Add a new immutable tag that copies an existing one with changes, and optionally
+    move pointers to it."""
+    from envctl.catalog import find_root
+    from envctl.edit import bump as bump_tag
+
+    root = find_root(explicit=common.state(ctx).catalog)
+    result = bump_tag(
+        root, alias, to, deps=dep or [], drop=drop or [], pypi=pypi or [], move=move or []
+    )
+    if json_out:
+        data = result.to_dict()
+        data["file"] = result.file.relative_to(root).as_posix()
+        common.print_json(data)
+        return
+    out = common.console()
+    rel = result.file.relative_to(root).as_posix()
+    out.print(f"Added [bold]{escape(result.new)}[/bold] from {escape(result.source)} in "
+              f"{escape(rel)}")
+    for old, new_spec in result.replaced:
+        out.print(f"  ~ {escape(old)} → {escape(new_spec)}")
+    for spec in result.added:
+        out.print(f"  + {escape(spec)}")
+    for spec in result.dropped:
+        out.print(f"  - {escape(spec)}")
+    for moved in result.moved:
+        out.print(f"  {escape(moved.tag)}: {escape(moved.old or '(new)')} → {escape(moved.new)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init", epilog=INIT_EPILOG)(init)
+    app.command("new", epilog=NEW_EPILOG)(new)
+    app.command("tag", epilog=TAG_EPILOG)(tag)
+    app.command("bump", epilog=BUMP_EPILOG)(bump)
