@@ -155,6 +155,8 @@ class Catalog:
     def env_names(self) -> list[EnvName]:
         names = []
         for entry in self.env_entries():
+            if entry.kind != "file":
+                continue  # symlinks are refused (read() returns None); lint reports them
             try:
                 names.append(env_name_from_path(entry.path))
             except EnvctlError:

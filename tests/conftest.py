@@ -1,1 +1,1 @@
-pytest_plugins = ["envctl.testing.pytest_plugin"]
+pytest_plugins = ["envctl.testing.pytest_plugin", "envctl.testing.s3_plugin"]

@@ -10,7 +10,10 @@ import typer
 COMMAND_MODULES = (
     "envctl.cli.catalog_cmds",
     "envctl.cli.inspect_cmds",
+    "envctl.cli.resolve_cmds",
     "envctl.cli.demo_cmd",
+    "envctl.cli.consume_cmds",
+    "envctl.cli.check_cmds",
 )
 
 

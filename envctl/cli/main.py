@@ -111,3 +111,7 @@ _register()
 
 def run() -> None:
     app()
+
+
+if __name__ == "__main__":
+    run()

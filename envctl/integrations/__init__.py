@@ -1,0 +1,1 @@
+"""Integrations with workflow tools. Each module imports its tool lazily, if at all."""

@@ -1,0 +1,633 @@
+"""Validate a whole catalog and report every problem, not just the first.
+
+``lint_catalog`` reads ``catalog.yaml``, every file under ``envs/`` and every file
+under ``locks/`` once, and returns a :class:`LintReport` whose findings are
+``EnvctlError`` values (file, line, tag, rule, fix). It never prints and never
+raises for a problem in the catalog; only a bug raises.
+
+Speed matters (10,000 environments should lint in a few seconds): files are read
+through the catalog's source without subprocesses per file, locks are not parsed
+(only metas are), and requirement normalisation is cached per distinct string,
+because most environments repeat the same few requirements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from envctl import yamlio
+from envctl.catalog import ENVS_DIR, LOCKS_DIR, Catalog, Entry
+from envctl.config import CONFIG_FILE, CatalogConfig
+from envctl.errors import CatalogError, EnvctlError, InvalidNameError, MultipleErrors
+from envctl.meta import parse_meta
+from envctl.names import (
+    LOCK_FILE_SUFFIX,
+    META_FILE_SUFFIX,
+    Alias,
+    EnvName,
+    canonical_key,
+    env_name_from_path,
+    is_valid_tag,
+    parse_env_name,
+    parse_tag,
+)
+from envctl.spec import (
+    ConcreteTag,
+    PointerTag,
+    TagSpec,
+    base_alias,
+    normalize_conda_spec,
+    normalize_pypi_requirement,
+    parse_env_file,
+)
+
+__all__ = ["LintReport", "format_finding", "lint_catalog"]
+
+AnyTag = ConcreteTag | PointerTag
+
+
+@dataclass
+class LintReport:
+    findings: list[EnvctlError] = field(default_factory=list)
+    environments: int = 0
+    tags: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def summary(self) -> str:
+        counts = f"{_plural(self.environments, 'environment')}, {_plural(self.tags, 'tag')}"
+        if self.ok:
+            return f"{counts}: ok"
+        return f"{_plural(len(self.findings), 'problem')} in {counts}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "environments": self.environments,
+            "tags": self.tags,
+            "problems": len(self.findings),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def format_finding(error: EnvctlError) -> str:
+    """``file:line: message [rule] — fix`` (the tag is named in the message itself)."""
+    where = error.file or ""
+    if error.file and error.line:
+        where += f":{error.line}"
+    text = f"{where}: {error.message}" if where else error.message
+    text += f" [{error.rule}]"
+    if error.fix:
+        text += f" — {error.fix}"
+    return text
+
+
+def lint_catalog(catalog: Catalog) -> LintReport:
+    """Every problem in ``catalog``, sorted by file and line."""
+    return _Linter(catalog).run()
+
+
+# -- cached normalisation ---------------------------------------------------------------
+
+
+@lru_cache(maxsize=1 << 16)
+def _conda_problem(text: str, channels: tuple[str, ...] | None) -> tuple[str, str, str | None]:
+    """('', '', None) when ``text`` normalises, else (message, rule, fix). Cached per string."""
+    try:
+        normalize_conda_spec(text, channels=channels)
+    except CatalogError as exc:
+        return exc.message, exc.rule, exc.fix
+    return "", "", None
+
+
+@lru_cache(maxsize=1 << 16)
+def _pypi_problem(text: str) -> tuple[str, str, str | None]:
+    try:
+        normalize_pypi_requirement(text)
+    except CatalogError as exc:
+        return exc.message, exc.rule, exc.fix
+    return "", "", None
+
+
+_TAG_ADAPTER: TypeAdapter[Any] | None = None
+
+
+def _tag_adapter() -> TypeAdapter[Any]:
+    global _TAG_ADAPTER
+    if _TAG_ADAPTER is None:
+        _TAG_ADAPTER = TypeAdapter(TagSpec)
+    return _TAG_ADAPTER
+
+
+# -- the linter -------------------------------------------------------------------------
+
+
+@dataclass
+class _Env:
+    """One environment file as far as it could be read: valid tags, plus every tag key."""
+
+    name: EnvName
+    file: str
+    raw: Any  # the YamlMap, for line numbers
+    tags: dict[str, AnyTag]
+    declared: set[str]  # every key under tags:, valid or not (so a broken tag is not "missing")
+
+    def tag_raw(self, tag: str) -> Any:
+        tags = self.raw.get("tags") if isinstance(self.raw, dict) else None
+        return tags.get(tag) if isinstance(tags, dict) else None
+
+    def tag_line(self, tag: str, key: str | None = None, index: int | None = None) -> int | None:
+        """Line of a tag, of one of its keys, or of one item of a list under that key."""
+        tags = self.raw.get("tags") if isinstance(self.raw, dict) else None
+        line = getattr(tags, "key_lines", {}).get(tag) if isinstance(tags, dict) else None
+        node = self.tag_raw(tag)
+        if key is None or not isinstance(node, dict):
+            return line
+        line = getattr(node, "key_lines", {}).get(key, line)
+        value = node.get(key)
+        if index is not None and isinstance(value, list):
+            items = getattr(value, "item_lines", [])
+            if index < len(items):
+                line = items[index]
+        return line
+
+
+class _Linter:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.findings: list[EnvctlError] = []
+        self.config = CatalogConfig()
+        self.config_ok = False
+        self.envs: dict[EnvName, _Env] = {}
+        self.unreadable: set[EnvName] = set()  # files that exist but could not be parsed at all
+        self.lock_dirs: dict[str, EnvName] = {}
+
+    def add(self, message: str, *, file: str, rule: str, line: int | None = None,
+            tag: str | None = None, fix: str | None = None) -> None:
+        self.findings.append(
+            CatalogError(message, file=file, line=line, tag=tag, rule=rule, fix=fix)
+        )
+
+    def extend(self, error: EnvctlError) -> None:
+        self.findings.extend(error.errors if isinstance(error, MultipleErrors) else [error])
+
+    def run(self) -> LintReport:
+        self.check_config()
+        for entry in self.catalog.source.entries(ENVS_DIR):
+            if _is_keep_file(entry):
+                continue
+            env = self.load_env(entry)
+            if env is not None:
+                self.envs[env.name] = env
+        self.check_near_duplicates(
+            [(str(n), e.file, None) for n, e in sorted(self.envs.items())], "environment", None
+        )
+        for env in sorted(self.envs.values(), key=lambda e: e.name):
+            self.check_env(env)
+        self.check_locks()
+        # Sorted by file then line (stable), so a file's problems read top to bottom.
+        self.findings.sort(key=lambda f: (f.file or "", f.line or 0))
+        return LintReport(
+            findings=self.findings,
+            environments=len(self.envs),
+            tags=sum(len(e.declared) for e in self.envs.values()),
+        )
+
+    # -- catalog.yaml --------------------------------------------------------------------
+
+    def check_config(self) -> None:
+        try:
+            self.config = self.catalog.config
+            self.config_ok = True
+        except EnvctlError as exc:
+            # Keep going with the defaults so env files are still checked; channel checks
+            # are skipped (config_ok) since we cannot know which channels exist.
+            self.extend(exc)
+
+    # -- envs/ ---------------------------------------------------------------------------
+
+    def check_entry_kind(self, entry: Entry) -> bool:
+        if entry.kind == "symlink":
+            self.add(
+                f"{entry.path} is a symlink", file=entry.path, rule="symlink",
+                fix="replace it with a regular file: a symlink could point outside the catalog",
+            )
+            return False
+        if entry.kind != "file":
+            self.add(
+                f"{entry.path} is not a regular file", file=entry.path, rule="not-a-file",
+                fix="keep only regular files under envs/ and locks/",
+            )
+            return False
+        return True
+
+    def load_env(self, entry: Entry) -> _Env | None:
+        path = entry.path
+        if not self.check_entry_kind(entry):
+            return None
+        if not path.endswith(".yaml"):
+            fix = "move it out of envs/: that folder holds only <env>.yaml files"
+            if path.endswith(".yml"):
+                fix = f"rename it to {path[: -len('.yml')]}.yaml"
+            self.add(
+                f"{path} is not an environment file (envs/<namespace>/.../<env>.yaml)",
+                file=path, rule="not-yaml", fix=fix,
+            )
+            return None
+        try:
+            name = env_name_from_path(path)
+        except InvalidNameError as exc:
+            self.findings.append(exc)
+            return None
+        if entry.size is not None and entry.size > yamlio.MAX_BYTES:
+            self.add(
+                f"file is {entry.size} bytes, over the {yamlio.MAX_BYTES}-byte limit",
+                file=path, rule="file-too-large",
+                fix="split the environment, or retire old tags into a new name",
+            )
+            self.unreadable.add(name)
+            return None
+        data = self.catalog.source.read(path)
+        if data is None:
+            return None
+        try:
+            raw = yamlio.load(data, file=path)
+        except EnvctlError as exc:
+            self.findings.append(exc)
+            self.unreadable.add(name)
+            return None
+        return self.parse_env(name, path, raw)
+
+    def parse_env(self, name: EnvName, path: str, raw: Any) -> _Env:
+        tags_raw = raw.get("tags")
+        declared = set(tags_raw) if isinstance(tags_raw, dict) else set()
+        to_validate = raw
+        if isinstance(tags_raw, dict) and any(v is None for v in tags_raw.values()):
+            for tag, spec in tags_raw.items():
+                if spec is None:
+                    self.add(
+                        f"tag {tag} is empty", file=path, line=tags_raw.key_lines.get(tag),
+                        tag=tag, rule="schema",
+                        fix="give it dependencies, or 'points_to: <tag>' for a pointer",
+                    )
+            to_validate = _without_null_tags(raw)
+        try:
+            env = parse_env_file(to_validate, file=path)
+        except EnvctlError as exc:
+            self.extend(exc)
+        else:
+            return _Env(name, path, raw, dict(env.tags), declared)
+        # Keep the tags that are valid on their own, so cross-references are still checked.
+        tags: dict[str, AnyTag] = {}
+        if isinstance(tags_raw, dict):
+            for tag, spec in tags_raw.items():
+                if spec is None or not is_valid_tag(tag):
+                    continue
+                try:
+                    tags[tag] = _tag_adapter().validate_python(spec)
+                except (ValidationError, EnvctlError):
+                    continue
+        return _Env(name, path, raw, tags, declared)
+
+    # -- one environment -----------------------------------------------------------------
+
+    def check_env(self, env: _Env) -> None:
+        self.check_near_duplicates(
+            [(t, env.file, env.tag_line(t)) for t in env.tags], "tag", env
+        )
+        for tag, spec in env.tags.items():
+            if isinstance(spec, PointerTag):
+                self.check_pointer(env, tag, spec)
+            else:
+                self.check_concrete(env, tag, spec)
+
+    def check_pointer(self, env: _Env, tag: str, spec: PointerTag) -> None:
+        line = env.tag_line(tag, "points_to")
+        target = spec.points_to
+        if not self.config.is_mutable(tag):
+            self.add(
+                f"tag {tag} is immutable, so it cannot be a pointer (points_to: {target})",
+                file=env.file, line=line, tag=tag, rule="immutable-pointer",
+                fix=f"give {tag} its own spec (e.g. 'extends: {target}' plus dependencies), "
+                f"or use a mutable tag for the pointer ({', '.join(self.config.mutable_tags)})",
+            )
+        if target not in env.declared:
+            self.add(
+                f"tag {tag} points to {target}, which {env.name} does not declare",
+                file=env.file, line=line, tag=tag, rule="pointer-target-missing",
+                fix=_choose_from(target, _immutable_concrete(env, self.config)),
+            )
+            return
+        target_spec = env.tags.get(target)
+        if target_spec is None:
+            return  # the target has its own schema finding
+        if isinstance(target_spec, PointerTag):
+            what = "itself" if target == tag else f"{target}, which is a pointer too"
+            self.add(
+                f"tag {tag} points to {what}; pointers cannot chain",
+                file=env.file, line=line, tag=tag, rule="pointer-chain",
+                fix=f"point {tag} at a concrete immutable tag"
+                + (f" (e.g. {target_spec.points_to})" if target != tag else ""),
+            )
+        elif self.config.is_mutable(target):
+            self.add(
+                f"tag {tag} points to {target}, which is a mutable tag",
+                file=env.file, line=line, tag=tag, rule="pointer-to-mutable",
+                fix=_choose_from(None, _immutable_concrete(env, self.config),
+                                 "point it at an immutable tag"),
+            )
+        elif target_spec.retired:
+            self.add(
+                f"tag {tag} points to {target}, which is retired",
+                file=env.file, line=line, tag=tag, rule="pointer-to-retired",
+                fix="point it at a tag that is not retired",
+            )
+
+    def check_concrete(self, env: _Env, tag: str, spec: ConcreteTag) -> None:
+        platforms, channels = self.check_extends(env, tag, spec)
+        channels = channels or self.config.effective_default_channels
+        platforms = platforms or list(self.config.platforms)
+        known = tuple(self.config.channels) if self.config_ok else None
+        for i, channel in enumerate(spec.channels or []):
+            if known is not None and channel not in known:
+                self.add(
+                    f"tag {tag} uses channel {channel!r}, which catalog.yaml does not declare",
+                    file=env.file, line=env.tag_line(tag, "channels", i), tag=tag,
+                    rule="unknown-channel",
+                    fix=f"declare it under 'channels:' in {CONFIG_FILE} or use one of: "
+                    f"{', '.join(known) or '(none declared)'}",
+                )
+        if self.config_ok and not channels and (spec.dependencies or spec.target):
+            self.add(
+                f"tag {tag} has no channels: neither the tag nor catalog.yaml names one",
+                file=env.file, line=env.tag_line(tag), tag=tag, rule="no-channels",
+                fix=f"declare channels in {CONFIG_FILE}, or list them under the tag",
+            )
+        if not (spec.dependencies or spec.pypi or spec.extends or spec.target):
+            self.add(
+                f"tag {tag} requests nothing", file=env.file, line=env.tag_line(tag), tag=tag,
+                rule="empty-tag",
+                fix="add 'dependencies: [...]', or 'points_to: <tag>' for a pointer",
+            )
+        self.check_requirements(env, tag, spec.dependencies, spec.pypi, known, None)
+        target_lines = env.tag_raw(tag).get("target") if env.tag_raw(tag) else None
+        for platform, extra in spec.target.items():
+            line = getattr(target_lines, "key_lines", {}).get(platform, env.tag_line(tag, "target"))
+            if platform not in platforms:
+                self.add(
+                    f"tag {tag} has target {platform}, which is not one of its platforms "
+                    f"({', '.join(platforms)})",
+                    file=env.file, line=line, tag=tag, rule="target-platform",
+                    fix=f"add {platform} to the tag's platforms, or remove target.{platform}",
+                )
+            node = target_lines.get(platform) if isinstance(target_lines, dict) else None
+            self.check_requirements(env, tag, extra.dependencies, extra.pypi, known, node)
+
+    def check_requirements(
+        self, env: _Env, tag: str, conda: list[str], pypi: list[str],
+        channels: tuple[str, ...] | None, node: Any,
+    ) -> None:
+        """``node``: the raw mapping holding the lists when not the tag's own (a target)."""
+
+        def line(key: str, i: int) -> int | None:
+            if node is None:
+                return env.tag_line(tag, key, i)
+            items = getattr(node.get(key), "item_lines", [])
+            return items[i] if i < len(items) else getattr(node, "line", None)
+
+        for key, values in (("dependencies", conda), ("pypi", pypi)):
+            for i, text in enumerate(values):
+                if key == "dependencies":
+                    message, rule, fix = _conda_problem(text, channels)
+                else:
+                    message, rule, fix = _pypi_problem(text)
+                if message:
+                    self.add(f"tag {tag}: {message}", file=env.file, line=line(key, i),
+                             tag=tag, rule=rule, fix=fix)
+
+    def check_extends(
+        self, env: _Env, tag: str, spec: ConcreteTag
+    ) -> tuple[list[str] | None, list[str] | None]:
+        """Walk the extends chain: report a missing, pointer or cyclic first base.
+
+        Returns the inherited platforms and channels (None when nothing sets them).
+        Problems further down the chain are reported at the tag that has them.
+        """
+        start = Alias(env.name, tag)
+        platforms, channels = spec.platforms, spec.channels
+        seen = {start}
+        current, current_spec = start, spec
+        first = True
+        line = env.tag_line(tag, "extends")
+        while current_spec.extends:
+            base = base_alias(current, current_spec.extends)
+            base_env = self.envs.get(base.name)
+            if base in seen:
+                if base == start:
+                    self.add(
+                        f"tag {tag} extends {current_spec.extends}, which leads back to "
+                        f"{start}: extends forms a cycle",
+                        file=env.file, line=line, tag=tag, rule="extends-cycle",
+                        fix="extend a tag that does not extend this one",
+                    )
+                break
+            seen.add(base)
+            if base_env is None or base.tag not in base_env.declared:
+                if first and base.name not in self.unreadable:
+                    missing = (
+                        f"environment {base.name}" if base_env is None
+                        else f"{base.name} has no tag {base.tag}"
+                    )
+                    self.add(
+                        f"tag {tag} extends {current_spec.extends}, which does not exist "
+                        f"({missing})",
+                        file=env.file, line=line, tag=tag, rule="extends-missing",
+                        fix="extend a tag that exists"
+                        + (f": {', '.join(sorted(base_env.tags))}" if base_env else ""),
+                    )
+                break
+            base_spec = base_env.tags.get(base.tag)
+            if base_spec is None:
+                break  # broken base: it has its own schema finding
+            if isinstance(base_spec, PointerTag):
+                if first:
+                    self.add(
+                        f"tag {tag} extends {current_spec.extends}, which is a pointer; "
+                        "extends must name a concrete tag",
+                        file=env.file, line=line, tag=tag, rule="extends-pointer",
+                        fix=f"extend the tag it points to: {base_spec.points_to}",
+                    )
+                break
+            platforms = platforms or base_spec.platforms
+            channels = channels or base_spec.channels
+            current, current_spec, first = base, base_spec, False
+        return platforms, channels
+
+    # -- near duplicates -----------------------------------------------------------------
+
+    def check_near_duplicates(
+        self, items: Iterable[tuple[str, str, int | None]], what: str, env: _Env | None
+    ) -> None:
+        seen: dict[str, str] = {}
+        for text, file, line in items:
+            key = canonical_key(text)
+            other = seen.setdefault(key, text)
+            if other != text:
+                where = f" in {env.name}" if env else ""
+                self.add(
+                    f"{what} {text} differs from {what} {other}{where} only by case or "
+                    "'-', '_', '.'",
+                    file=file, line=line, tag=text if env else None,
+                    rule=f"near-duplicate-{'tag' if env else 'name'}",
+                    fix=f"use {other}, or pick a clearly different {what} name",
+                )
+
+    # -- locks/ --------------------------------------------------------------------------
+
+    def check_locks(self) -> None:
+        locks: dict[Alias, str] = {}
+        metas: dict[Alias, str] = {}
+        self.lock_dirs = {str(name.lock_dir): name for name in self.envs}
+        for entry in self.catalog.source.entries(LOCKS_DIR):
+            if _is_keep_file(entry):
+                continue
+            if not self.check_entry_kind(entry):
+                continue
+            found = self.lock_entry(entry)
+            if found is None:
+                continue
+            alias, is_meta = found
+            (metas if is_meta else locks)[alias] = entry.path
+        for alias in sorted(set(locks) | set(metas)):
+            if alias not in locks:
+                self.add(
+                    f"{metas[alias]} has no lockfile beside it ({alias.lock_path})",
+                    file=metas[alias], rule="incomplete-lock", tag=alias.tag,
+                    fix="CI writes both together: let CI re-lock the tag, or delete the meta",
+                )
+            elif alias not in metas:
+                self.add(
+                    f"{locks[alias]} has no meta beside it ({alias.meta_path})",
+                    file=locks[alias], rule="incomplete-lock", tag=alias.tag,
+                    fix="CI writes both together: let CI re-lock the tag, or delete the lock",
+                )
+        for alias, path in sorted(metas.items()):
+            self.check_meta(alias, path)
+
+    def lock_entry(self, entry: Entry) -> tuple[Alias, bool] | None:
+        """(alias, is_meta) for a lock or meta that belongs to a declared concrete tag."""
+        path = entry.path
+        folder, _, filename = path.rpartition("/")
+        if filename.endswith(LOCK_FILE_SUFFIX):
+            tag, is_meta, limit = filename[: -len(LOCK_FILE_SUFFIX)], False, yamlio.MAX_LOCK_BYTES
+        elif filename.endswith(META_FILE_SUFFIX):
+            tag, is_meta, limit = filename[: -len(META_FILE_SUFFIX)], True, yamlio.MAX_BYTES
+        else:
+            self.add(
+                f"{path} is neither a lockfile (<tag>{LOCK_FILE_SUFFIX}) nor a meta "
+                f"(<tag>{META_FILE_SUFFIX})",
+                file=path, rule="unexpected-file",
+                fix="locks/ holds only what CI writes; delete or move this file",
+            )
+            return None
+        try:
+            # Known folders first: parsing a name per file would dominate on a large catalog.
+            name = self.lock_dirs.get(folder) or parse_env_name(folder[len(LOCKS_DIR) + 1 :])
+            if not is_valid_tag(tag):
+                parse_tag(tag)  # raises, with the reason
+        except InvalidNameError as exc:
+            self.add(
+                f"{path} does not belong to a valid environment and tag: {exc.message}",
+                file=path, rule="orphan-lock", fix="delete it",
+            )
+            return None
+        alias = Alias(name, tag)
+        env = self.envs.get(name)
+        problem = None
+        if env is None:
+            if name not in self.unreadable:
+                problem = f"environment {name} does not exist ({name.env_file})"
+        elif tag not in env.declared:
+            problem = f"{name} declares no tag {tag}"
+        elif isinstance(env.tags.get(tag), PointerTag):
+            problem = f"{alias} is a pointer, and pointers have no lock"
+        if problem:
+            self.add(
+                f"{path} belongs to no declared tag: {problem}",
+                file=path, tag=tag, rule="orphan-lock",
+                fix="delete it, or restore the tag it was written for",
+            )
+            return None
+        if entry.size is not None and entry.size > limit:
+            self.add(
+                f"file is {entry.size} bytes, over the {limit}-byte limit",
+                file=path, tag=tag, rule="file-too-large", fix="re-lock with fewer packages",
+            )
+            return None
+        return alias, is_meta
+
+    def check_meta(self, alias: Alias, path: str) -> None:
+        data = self.catalog.source.read(path)
+        if data is None:
+            return
+        try:
+            raw = yamlio.load(data, file=path)
+            meta = parse_meta(raw, file=path)
+        except EnvctlError as exc:
+            self.extend(exc)
+            return
+        if meta.alias != str(alias):
+            self.add(
+                f"{path} says it is for {meta.alias}, but it lies at the path of {alias}",
+                file=path, line=getattr(raw, "key_lines", {}).get("alias"), tag=alias.tag,
+                rule="meta-alias-mismatch",
+                fix="CI writes metas; restore the file from the commit that locked the tag",
+            )
+
+
+def _is_keep_file(entry: Entry) -> bool:
+    # 'envctl init' commits envs/.gitkeep and locks/.gitkeep so git keeps the empty folders.
+    return entry.kind == "file" and entry.path.rpartition("/")[2] == ".gitkeep"
+
+
+def _without_null_tags(raw: Any) -> Any:
+    """A copy of ``raw`` without its empty tags, keeping the line maps."""
+    tags = raw["tags"]
+    kept = yamlio.YamlMap({k: v for k, v in tags.items() if v is not None})
+    kept.key_lines = dict(tags.key_lines)
+    kept.line = tags.line
+    copy = yamlio.YamlMap(raw)
+    copy["tags"] = kept
+    copy.key_lines = dict(raw.key_lines)
+    copy.line = raw.line
+    return copy
+
+
+def _immutable_concrete(env: _Env, config: CatalogConfig) -> list[str]:
+    return [
+        t for t, s in env.tags.items()
+        if isinstance(s, ConcreteTag) and not config.is_mutable(t) and not s.retired
+    ]
+
+
+def _choose_from(wrong: str | None, choices: list[str], otherwise: str = "") -> str:
+    import difflib
+
+    if wrong:
+        close = difflib.get_close_matches(wrong, choices, n=1)
+        if close:
+            return f"did you mean {close[0]}?"
+    if choices:
+        return f"{otherwise or 'point it at one of'}: {', '.join(choices)}"
+    return otherwise or "add the immutable tag first, then point at it"
