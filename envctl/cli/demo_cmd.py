@@ -6,7 +6,9 @@ demo doubles as a tour a user can replay by hand.
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -25,9 +27,13 @@ EPILOG = """\
 """
 
 
-def demo_steps(root: Path, channel: str) -> list[tuple[str, list[str]]]:
-    """The tour: (what it shows, envctl argv). Later steps build on earlier ones."""
+Step = tuple[str, list[str]]
+
+
+def demo_steps(root: Path, channel: str) -> list[Step]:
+    """The tour: (what it shows, argv). ``git`` steps run git; the rest run envctl."""
     cat = ["--catalog", str(root)]
+    prefix = root.parent / "env"
     return [
         (
             "Create a catalog repository with one local channel and two platforms",
@@ -51,7 +57,55 @@ def demo_steps(root: Path, channel: str) -> list[tuple[str, list[str]]]:
         ("Check the whole catalog", [*cat, "lint"]),
         ("List what the catalog holds", [*cat, "list"]),
         ("Show what 'stable' means now", [*cat, "show", f"{DEMO_ENV}:stable"]),
+        (
+            "Commit: the commit time becomes each tag's exclude_newer, so resolves reproduce",
+            ["git", "-C", str(root), "add", "-A", "&&", "commit", "-m", f"Add {DEMO_ENV}"],
+        ),
+        (
+            "Resolve every tag into a conda-lock v1 lockfile with rattler (offline)",
+            [*cat, "resolve", "--all"],
+        ),
+        ("The same show, now with req_id:full_id per platform", [*cat, "show", f"{DEMO_ENV}:v2"]),
+        (
+            "Create the environment 'stable' points to, verifying every package's sha256",
+            [*cat, "create", f"{DEMO_ENV}:stable", "--prefix", str(prefix)],
+        ),
+        (
+            "Run a command inside it",
+            [*cat, "run", "--prefix", str(prefix), "--", "python", "-c",
+             "import tinyframe, tinynum; print('tinyframe', tinyframe.__version__, "
+             "'tinynum', tinynum.__version__)"],
+        ),
     ]
+
+
+def _git_env() -> dict[str, str]:
+    # A fresh machine may have no git identity; the demo must still commit.
+    env = dict(os.environ)
+    for var, value in (
+        ("GIT_AUTHOR_NAME", "envctl demo"),
+        ("GIT_AUTHOR_EMAIL", "demo@envctl.invalid"),
+        ("GIT_COMMITTER_NAME", "envctl demo"),
+        ("GIT_COMMITTER_EMAIL", "demo@envctl.invalid"),
+    ):
+        env.setdefault(var, value)
+    return env
+
+
+def _git_commands(argv: list[str]) -> list[list[str]]:
+    """``git -C DIR a b && c d`` is two git calls sharing ``git -C DIR``."""
+    prefix, rest = argv[:3], argv[3:]
+    commands = []
+    while rest:
+        cut = rest.index("&&") if "&&" in rest else len(rest)
+        commands.append([*prefix, *rest[:cut]])
+        rest = rest[cut + 1 :]
+    return commands
+
+
+def _run_git_step(argv: list[str]) -> None:
+    for command in _git_commands(argv):
+        subprocess.run(command, check=True, env=_git_env(), stdout=subprocess.DEVNULL)
 
 
 def run_demo(directory: Path) -> None:
@@ -66,6 +120,11 @@ def run_demo(directory: Path) -> None:
     root = directory / "catalog"
     for title, argv in demo_steps(root, channel_url(channel_dir)):
         out.rule(f"[bold]{title}")
+        if argv[0] == "git":
+            out.print(f"[dim]$ {' && '.join(shlex.join(c) for c in _git_commands(argv))}[/dim]")
+            _run_git_step(argv)
+            out.print()
+            continue
         out.print(f"[dim]$ envctl {shlex.join(argv)}[/dim]")
         try:
             app(argv, prog_name="envctl", standalone_mode=False)

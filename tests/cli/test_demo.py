@@ -1,0 +1,34 @@
+"""The README's first command: ``envctl demo`` walks the loop end to end, offline."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from envctl.cli.demo_cmd import DEMO_ENV
+
+
+@pytest.mark.slow
+def test_demo_walks_the_loop_in_a_fresh_process(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "envctl", "demo", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    root = tmp_path / "demo" / "catalog"
+    lock_dir = root / "locks" / DEMO_ENV
+    assert sorted(p.name for p in lock_dir.iterdir()) == [
+        "v1.conda-lock.yml",
+        "v1.meta.yaml",
+        "v2.conda-lock.yml",
+        "v2.meta.yaml",
+    ]
+    # The environment 'stable' points to really runs its python with the locked packages.
+    assert "tinyframe 1.0 tinynum 2.0" in proc.stdout
+    assert "1 environment, 3 tags: ok" in proc.stdout
