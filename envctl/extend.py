@@ -17,8 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from envctl.errors import CatalogError, InvalidNameError
-from envctl.names import Alias, parse_alias
+from envctl.names import parse_alias
 
 if TYPE_CHECKING:
     from envctl.resolve.api import TagResult
@@ -40,62 +39,6 @@ class ExtendResult:
         }
 
 
-def write_extends_tag(
-    root: Path,
-    base: str,
-    new: str,
-    *,
-    add: Sequence[str] = (),
-    pypi: Sequence[str] = (),
-    description: str | None = None,
-    owners: Sequence[str] = (),
-) -> tuple[Alias, Alias, Path]:
-    """Add tag ``new`` with ``extends: <base>`` and the additions; returns (base, new, file).
-
-    Uses :mod:`envctl.edit`'s document helpers, so the file keeps its comments, order
-    and indentation, and the same checks apply as for ``envctl new``.
-    """
-    from envctl import edit
-
-    catalog, config = edit._open(root)
-    base_alias = catalog.resolve(parse_alias(base))  # extends names a concrete tag
-    catalog.tag(base_alias)  # a missing tag says so here, not after the write
-    target = parse_alias(new)
-    if not target.explicit_tag:
-        raise InvalidNameError(
-            f"{new!r} names no tag",
-            rule="missing-tag",
-            fix=f"give the tag to create, e.g. {target.name}:v1",
-        )
-    rel = str(target.name.env_file)
-    if not add and not pypi:
-        raise CatalogError(
-            f"{target} would add nothing to {base_alias}",
-            file=rel,
-            tag=target.tag,
-            rule="empty-tag",
-            fix="add --add SPEC or --pypi REQ (a pointer, not a copy, names the same env)",
-        )
-    edit._check_conda(add, config, file=rel, tag=target.tag)
-    edit._check_pypi(pypi, file=rel, tag=target.tag)
-    doc = edit._load_doc(root, target.name)
-    if doc is None:
-        edit._check_env_free(catalog, target.name)
-        doc = edit._new_doc(root, target.name, description=description, owners=owners)
-        spec: dict[str, Any] = {}
-    else:
-        edit._check_tag_free(doc, target)
-        spec = {"description": description} if description else {}
-    spec["extends"] = base_alias.tag if base_alias.name == target.name else str(base_alias)
-    if add:
-        spec["dependencies"] = list(add)
-    if pypi:
-        spec["pypi"] = list(pypi)
-    edit._add_tag(doc, target.tag, edit._block(spec))
-    edit._save(doc)
-    return base_alias, target, doc.path
-
-
 def extend(
     root: str | os.PathLike[str],
     base: str,
@@ -112,15 +55,31 @@ def extend(
 ) -> ExtendResult:
     """Write the extending tag and (unless ``resolve=False``) resolve it; see the module doc.
 
+    The tag is written by :func:`envctl.edit.new_tag` with ``extends=``, so the file keeps
+    its comments, order and indentation, and the same checks apply as for ``envctl new``
+    (an ``owners`` list is only for a new environment).
+
     ``exclude_newer`` is passed to the resolver: the new tag is not committed yet, so
     its commit time is not known (CI re-resolves it with that time once merged).
     """
+    from envctl.catalog import Catalog, WorkTreeSource
+    from envctl.edit import new_tag
+
     root = Path(root)
     target = parse_alias(new)
+    catalog = Catalog(WorkTreeSource(root))
+    base_alias = catalog.resolve(parse_alias(base))  # extends names a concrete tag
+    catalog.tag(base_alias)  # a missing tag says so here, not after the write
     path = root / str(target.name.env_file)
     before = path.read_bytes() if path.is_file() else None
-    base_alias, target, written = write_extends_tag(
-        root, base, new, add=add, pypi=pypi, description=description, owners=owners
+    written = new_tag(
+        root,
+        new,
+        deps=add,
+        pypi=pypi,
+        description=description,
+        owners=owners,
+        extends=base_alias.tag if base_alias.name == target.name else str(base_alias),
     )
     if not resolve:
         return ExtendResult(str(base_alias), str(target), written, None)

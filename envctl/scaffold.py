@@ -57,6 +57,20 @@ def parse_channel_option(text: str) -> tuple[str, str]:
     return name.strip(), url.strip()
 
 
+def parse_channel_options(texts: Sequence[str]) -> dict[str, str]:
+    """Every ``--channel NAME=URL`` of ``init``, in order; a name given twice is refused."""
+    channels: dict[str, str] = {}
+    for text in texts:
+        name, url = parse_channel_option(text)
+        if name in channels:
+            raise CatalogError(
+                f"--channel {name} is given twice", rule="invalid-option",
+                fix="give each channel name once",
+            )
+        channels[name] = url
+    return channels
+
+
 def init_catalog(
     dest: str | os.PathLike[str],
     *,

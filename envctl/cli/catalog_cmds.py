@@ -80,25 +80,15 @@ def init(
     force: Annotated[
         bool, typer.Option("--force", help="Allow a non-empty folder (its files are kept).")
     ] = False,
-    json_out: Annotated[bool, typer.Option("--json", help=common.JSON_HELP)] = False,
+    json_out: common.JsonOpt = False,
 ) -> None:
     """Create a new catalog: a git repository with catalog.yaml, envs/, locks/, a README
     and CI workflows, in one initial commit."""
-    from envctl.errors import CatalogError
-    from envctl.scaffold import init_catalog, parse_channel_option
+    from envctl.scaffold import init_catalog, parse_channel_options
 
-    channels: dict[str, str] = {}
-    for text in channel or []:
-        name, url = parse_channel_option(text)
-        if name in channels:
-            raise CatalogError(
-                f"--channel {name} is given twice", rule="invalid-option",
-                fix="give each channel name once",
-            )
-        channels[name] = url
     root = init_catalog(
         directory,
-        channels=channels or None,
+        channels=parse_channel_options(channel or []) or None,
         platforms=platform or None,
         store=store,
         pypi_index=pypi_index,
@@ -150,13 +140,12 @@ def new(
         list[str] | None,
         typer.Option("--owner", help="Owner of a new environment; repeat.", show_default=False),
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help=common.JSON_HELP)] = False,
+    json_out: common.JsonOpt = False,
 ) -> None:
     """Add a tag to an environment, creating the environment's file if it is new."""
-    from envctl.catalog import find_root
     from envctl.edit import new_tag
 
-    root = find_root(explicit=common.state(ctx).catalog)
+    root = common.catalog_root(ctx)
     path = new_tag(
         root,
         alias,
@@ -188,13 +177,12 @@ def tag(
         typer.Option("--points-to", help="Immutable tag of the same environment to point at.",
                      show_default=False),
     ],
-    json_out: Annotated[bool, typer.Option("--json", help=common.JSON_HELP)] = False,
+    json_out: common.JsonOpt = False,
 ) -> None:
     """Create or move a pointer (a mutable tag) to an immutable tag of the same environment."""
-    from envctl.catalog import find_root
     from envctl.edit import set_pointer
 
-    root = find_root(explicit=common.state(ctx).catalog)
+    root = common.catalog_root(ctx)
     old, new_target = set_pointer(root, alias, points_to)
     if json_out:
         common.print_json({"alias": alias, "from": old, "to": new_target})
@@ -235,24 +223,21 @@ def bump(
         typer.Option("--move", help="Pointer to move to the new tag, e.g. stable; repeat.",
                      show_default=False),
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help=common.JSON_HELP)] = False,
+    json_out: common.JsonOpt = False,
 ) -> None:
     """Add a new immutable tag that copies an existing one with changes, and optionally
     move pointers to it."""
-    from envctl.catalog import find_root
     from envctl.edit import bump as bump_tag
 
-    root = find_root(explicit=common.state(ctx).catalog)
+    root = common.catalog_root(ctx)
     result = bump_tag(
         root, alias, to, deps=dep or [], drop=drop or [], pypi=pypi or [], move=move or []
     )
+    rel = result.file.relative_to(root).as_posix()
     if json_out:
-        data = result.to_dict()
-        data["file"] = result.file.relative_to(root).as_posix()
-        common.print_json(data)
+        common.print_json({**result.to_dict(), "file": rel})
         return
     out = common.console()
-    rel = result.file.relative_to(root).as_posix()
     out.print(f"Added [bold]{escape(result.new)}[/bold] from {escape(result.source)} in "
               f"{escape(rel)}")
     for old, new_spec in result.replaced:

@@ -77,7 +77,7 @@ is .github/CODEOWNERS at the repository root.
   envctl codeowners --check            # in CI: exit 1 if the file is out of date
 """
 
-JsonOpt = Annotated[bool, typer.Option("--json", help=common.JSON_HELP)]
+JsonOpt = common.JsonOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -206,11 +206,10 @@ def codeowners_command(
     check: Annotated[bool, typer.Option("--check", help="Do not write; exit 1 if the file "
                                         "differs.")] = False,
 ) -> None:
-    from envctl.catalog import find_root
     from envctl.codeowners import codeowners_text, default_output
     from envctl.git import toplevel
 
-    root = find_root(explicit=common.state(ctx).catalog)
+    root = common.catalog_root(ctx)
     catalog = common.open_catalog(ctx)
     top = toplevel(root)
     prefix = root.relative_to(top.resolve()).as_posix() if top is not None else ""

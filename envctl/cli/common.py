@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -34,6 +34,13 @@ def open_catalog(ctx: typer.Context, *, rev: str | None = None) -> Catalog:
     return _open(state(ctx).catalog, rev=rev)
 
 
+def catalog_root(ctx: typer.Context) -> Path:
+    """The catalog's work tree: --catalog, $ENVCTL_CATALOG, or found from the current folder."""
+    from envctl.catalog import find_root
+
+    return find_root(explicit=state(ctx).catalog)
+
+
 def console() -> Console:
     from rich.console import Console
 
@@ -53,3 +60,6 @@ def print_json(data: Any) -> None:
 
 
 JSON_HELP = "Print machine-readable JSON instead of a table."
+
+#: The ``--json`` flag every command that prints results takes.
+JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]

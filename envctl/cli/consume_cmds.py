@@ -7,7 +7,6 @@ renders the result; errors go to the one handler in ``envctl.cli.main``.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -34,7 +33,7 @@ EPILOG = """\
   envctl export ranking/base:v3 --format environment.yml -o environment.yml
 """
 
-JsonOpt = Annotated[bool, typer.Option("--json", help=common.JSON_HELP)]
+JsonOpt = common.JsonOpt
 PlatformOpt = Annotated[
     str | None,
     typer.Option("--platform", "-p", help="Target platform (default: this machine's).",
@@ -345,20 +344,19 @@ def extend_command(
     """
     from rich.markup import escape
 
-    from envctl.catalog import find_root
-    from envctl.cli.resolve_cmds import _exclude_newer, _resolved_by
+    from envctl.cli.options import now, parse_exclude_newer, resolved_by
     from envctl.errors import EnvctlError
     from envctl.extend import extend
 
     if not add and not pypi:
         raise EnvctlError("nothing to add", rule="empty-tag",
                           fix="give --add SPEC and/or --pypi REQ")
-    root = find_root(explicit=common.state(ctx).catalog)
-    cutoff = _exclude_newer(exclude_newer)
+    root = common.catalog_root(ctx)
+    cutoff = parse_exclude_newer(exclude_newer)
     result = extend(
         root, base, new, add=add or [], pypi=pypi or [], description=description,
         owners=owner or [], resolve=not no_resolve,
-        resolved_at=datetime.now(UTC).replace(microsecond=0), resolved_by=_resolved_by(root),
+        resolved_at=now(), resolved_by=resolved_by(root),
         exclude_newer=cutoff,
     )
     if json_:

@@ -63,7 +63,7 @@ and, once locked, the packages installed.
   envctl show 0a1b...:9f8e...      # a req_id:full_id from a run's logs
 """
 
-JsonOpt = Annotated[bool, typer.Option("--json", help=common.JSON_HELP)]
+JsonOpt = common.JsonOpt
 
 
 def register(app: typer.Typer) -> None:

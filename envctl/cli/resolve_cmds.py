@@ -6,14 +6,12 @@ prints the ids; :mod:`envctl.resolve.api` does the work and never prints.
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from envctl.cli import common
+from envctl.cli.options import RESOLVED_BY_ENV
 
 if TYPE_CHECKING:
     from envctl.resolve.api import ResolveEvent, TagResult
@@ -29,51 +27,6 @@ EPILOG = """\
   envctl resolve ranking/base:v3 --exclude-newer now    # before committing the tag
   envctl resolve ranking/base:v2 --json
 """
-
-RESOLVED_BY_ENV = "ENVCTL_RESOLVED_BY"
-
-
-def _resolved_by(root: Path) -> str:
-    """Who resolves: $ENVCTL_RESOLVED_BY (CI sets it), else git's user, else the login name."""
-    explicit = os.environ.get(RESOLVED_BY_ENV)
-    if explicit:
-        return explicit
-    from envctl.git import run_git
-
-    for key in ("user.email", "user.name"):
-        proc = run_git(root, ["config", "--get", key], check=False)
-        value = proc.stdout.decode("utf-8", "replace").strip()
-        if proc.returncode == 0 and value:
-            return value
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
-
-
-def _exclude_newer(text: str | None) -> Any:
-    from envctl.errors import EnvctlError
-    from envctl.resolve.api import AUTO
-    from envctl.resolve.history import parse_iso
-
-    if text is None:
-        return AUTO
-    lowered = text.strip().lower()
-    if lowered == "now":
-        return datetime.now(UTC).replace(microsecond=0)
-    if lowered == "none":
-        return None
-    try:
-        return parse_iso(text)
-    except ValueError as exc:
-        raise EnvctlError(
-            f"--exclude-newer {text!r} is not a time: {exc}",
-            rule="invalid-option",
-            fix="give an ISO time with a zone (2024-05-01T00:00:00Z), 'now' or 'none'",
-        ) from None
-
 
 class _Progress:
     """A rich progress display: one row per environment and platform, on stderr."""
@@ -206,15 +159,16 @@ def resolve(
         bool,
         typer.Option("--force", help="Re-resolve a locked tag whose lock is not committed yet."),
     ] = False,
-    json_: Annotated[bool, typer.Option("--json", help=common.JSON_HELP)] = False,
+    json_: common.JsonOpt = False,
 ) -> None:
     """Resolve environments into conda-lock v1 lockfiles (conda + PyPI, every platform).
 
     Each tag gets locks/<env>/<tag>.conda-lock.yml and <tag>.meta.yaml with its
     req_id:full_id per platform. Frozen tags (immutable and locked) are left alone.
     """
-    from envctl.catalog import Catalog, WorkTreeSource, find_root
+    from envctl.catalog import Catalog, WorkTreeSource
     from envctl.cli.main import report_error
+    from envctl.cli.options import now, parse_exclude_newer, resolved_by
     from envctl.errors import EnvctlError
     from envctl.resolve import api
 
@@ -224,18 +178,18 @@ def resolve(
             rule="no-target",
             fix="name environments (team/env:v1), or pass --all or --changed-since REV",
         )
-    root = find_root(explicit=common.state(ctx).catalog)
-    cutoff = _exclude_newer(exclude_newer)
+    root = common.catalog_root(ctx)
+    cutoff = parse_exclude_newer(exclude_newer)
     catalog = Catalog(WorkTreeSource(root))
     aliases = api.select(catalog, root, names or [], all_tags=all_tags, changed_since=changed_since)
-    resolved_by = by or _resolved_by(root)
+    who = by or resolved_by(root)
     show_progress = not json_ and common.err_console().is_terminal
     with _Progress(show_progress) as progress:
         results, errors = api.resolve(
             root,
             aliases,
-            resolved_at=datetime.now(UTC).replace(microsecond=0),
-            resolved_by=resolved_by,
+            resolved_at=now(),
+            resolved_by=who,
             exclude_newer=cutoff,
             platforms=platform,
             force=force,
