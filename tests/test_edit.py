@@ -554,3 +554,46 @@ def test_yaml_11_words_are_quoted(root: Path) -> None:
     assert 'description: "on"\n' in text
     assert '  "no":\n' in text
     assert yamlio.load(text)["tags"].keys() == {"no"}
+
+
+# --------------------------------------------------------------------------- extends
+
+
+def test_new_tag_extends_same_env_writes_only_the_additions(root: Path) -> None:
+    path = write_env(root, "ranking/base", COMMENTED)
+    new_tag(root, "ranking/base:v3", deps=["scipy"], extends="v1")
+    spec = load_env(path).tags["v3"]
+    assert isinstance(spec, ConcreteTag)
+    assert spec.extends == "v1"
+    assert spec.dependencies == ["scipy"]
+    # Inherited, not copied: the base's channels and platforms stay the base's business.
+    assert spec.channels is None and spec.platforms is None
+    assert path.read_text().startswith(COMMENTED)
+
+
+def test_new_tag_extends_another_env(root: Path) -> None:
+    write_env(root, "ranking/base", COMMENTED)
+    path = new_tag(root, "ranking/train:v1", deps=["libalpha"], extends="ranking/base:v1")
+    spec = load_env(root / path).tags["v1"]
+    assert isinstance(spec, ConcreteTag)
+    assert spec.extends == "ranking/base:v1"
+
+
+@pytest.mark.parametrize(
+    ("extends", "kwargs", "rule"),
+    [
+        ("v9", {}, "not-found"),
+        ("stable", {}, "extends-pointer"),
+        ("v1", {"channels": ["local"]}, "extends-inherits"),
+        ("v1", {"platforms": ["linux-64"]}, "extends-inherits"),
+    ],
+)
+def test_new_tag_extends_refusals(
+    root: Path, extends: str, kwargs: dict[str, list[str]], rule: str
+) -> None:
+    path = write_env(root, "ranking/base", COMMENTED)
+    with pytest.raises(EnvctlError) as excinfo:
+        new_tag(root, "ranking/base:v3", deps=["scipy"], extends=extends, **kwargs)
+    assert refusal(excinfo) == rule
+    assert excinfo.value.fix
+    assert path.read_text() == COMMENTED  # nothing written on refusal
