@@ -138,13 +138,14 @@ class EnvFile(StrictModel):
 
 
 def parse_env_file(data: object, *, file: str) -> EnvFile:
-    if isinstance(data, dict):
-        for tag, spec in (data.get("tags") or {}).items():
+    tags = data.get("tags") if isinstance(data, dict) else None
+    if isinstance(tags, dict):
+        for tag, spec in tags.items():
             if spec is None:
                 raise CatalogError(
                     f"tag {tag!r} is empty",
                     file=file,
-                    line=getattr(data.get("tags"), "key_lines", {}).get(tag),
+                    line=getattr(tags, "key_lines", {}).get(tag),
                     tag=tag,
                     rule="schema",
                     fix="give it dependencies, or 'points_to: <tag>' for a pointer",

@@ -314,3 +314,16 @@ def test_other_inputs_change_req_id() -> None:
 )
 def test_env_type(conda: list[str], pypi: list[str], expected: str) -> None:
     assert env_type(conda, pypi) == expected
+
+
+def test_tags_that_are_not_a_mapping_are_a_schema_error_with_a_line() -> None:
+    from envctl import yamlio
+    from envctl.errors import EnvctlError
+    from envctl.spec import parse_env_file
+
+    data = yamlio.load("description: x\ntags: [v1, v2]\n", file="envs/a/b.yaml")
+    with pytest.raises(EnvctlError) as excinfo:
+        parse_env_file(data, file="envs/a/b.yaml")
+    assert excinfo.value.file == "envs/a/b.yaml"
+    assert excinfo.value.line == 2
+    assert excinfo.value.rule == "schema"
