@@ -14,6 +14,9 @@ COMMAND_MODULES = (
     "envctl.cli.demo_cmd",
     "envctl.cli.consume_cmds",
     "envctl.cli.check_cmds",
+    "envctl.cli.ci_cmds",
+    "envctl.cli.report_cmds",
+    "envctl.cli.lifecycle_cmds",
 )
 
 
