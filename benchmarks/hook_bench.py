@@ -1,8 +1,9 @@
 """Time the pre-receive hook on catalogs of 10, 1,000 and 10,000 environments.
 
-For each size: a bare server repository with the installed hook, holding that many
-environments (each with a frozen v1: lock and meta committed), written in one go with
-``git fast-import``. Then, from a clone, a few pushes of one commit each:
+For each size: a bare server repository with the installed hook, holding a catalog of that
+many environments made by ``gen_catalog.py`` (realistic tags, locks and a history of
+hundreds of commits, through ``git fast-import``). Then, from a clone, a few pushes of one
+commit each:
 
 - ``tag``: a person adds a new tag to one environment (the common push);
 - ``lock``: CI pushes the signed lock + meta of that tag (signature check, req_id
@@ -26,66 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from gen_catalog import generate, git, quiet_git_env
+
 from envctl import yamlio
 from envctl.hook import install_hook
-from envctl.testing.handlocks import config_yaml, env_yaml, lock_files
+from envctl.testing.handlocks import lock_files
 
 CI = "ci@example.org"
-PER_NAMESPACE = 100  # envs/ns<k>/env<i>.yaml: a realistic fan-out, not one huge folder
-
-
-def git(
-    cwd: Path,
-    *args: str,
-    input: bytes | None = None,
-    env: dict[str, str] | None = None,
-) -> str:
-    proc = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        input=input,
-        capture_output=True,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"git {' '.join(args)} failed: {proc.stderr.decode()}")
-    return proc.stdout.decode()
-
-
-def env_path(i: int) -> str:
-    return f"envs/ns{i // PER_NAMESPACE}/env{i}.yaml"
-
-
-def make_catalog(bare: Path, size: int, config: str) -> None:
-    """One commit with ``size`` environments, through one ``git fast-import`` stream."""
-    env_text = env_yaml(
-        {"v1": {"dependencies": ["python=3.11", "numpy"]}, "stable": {"points_to": "v1"}},
-        owners=["team"],
-    ).encode()
-    lock_text = b"version: '1'\nmetadata: {}\npackage: []\n"
-    meta_text = b"version: '1'\n"  # never re-read: only their presence freezes v1
-    out = [
-        b"blob\nmark :1\n",
-        b"data %d\n%s\n" % (len(env_text), env_text),
-        b"blob\nmark :2\n",
-        b"data %d\n%s\n" % (len(lock_text), lock_text),
-        b"blob\nmark :3\n",
-        b"data %d\n%s\n" % (len(meta_text), meta_text),
-    ]
-    message = b"Catalog of %d environments" % size
-    out.append(b"commit refs/heads/main\n")
-    out.append(b"committer bench <bench@example.org> 1700000000 +0000\n")
-    out.append(b"data %d\n%s\n" % (len(message), message))
-    data = config.encode()
-    out.append(b"M 100644 inline catalog.yaml\ndata %d\n%s\n" % (len(data), data))
-    for i in range(size):
-        name = f"ns{i // PER_NAMESPACE}/env{i}".encode()
-        out.append(b"M 100644 :1 envs/%s.yaml\n" % name)
-        out.append(b"M 100644 :2 locks/%s/v1.conda-lock.yml\n" % name)
-        out.append(b"M 100644 :3 locks/%s/v1.meta.yaml\n" % name)
-    out.append(b"done\n")
-    git(bare, "fast-import", "--quiet", "--done", input=b"".join(out))
 
 
 def commit_files(
@@ -123,61 +71,71 @@ def commit_files(
 
 
 def timed_hook(bare: Path, log: Path) -> None:
-    """Install envctl's hook, then wrap it so each run's wall time lands in ``log``."""
+    """Install envctl's hook, then wrap it so each run's wall time and peak memory (the
+    largest process of the hook's tree: Python or a git it runs) land in ``log``."""
     hook = install_hook(bare)
     real = hook.with_name("pre-receive.envctl")
     hook.rename(real)
     hook.write_text(
-        "#!/bin/sh\n"
-        "start=$(date +%s%N)\n"
-        f"'{real}' \"$@\"\n"
-        "rc=$?\n"
-        "end=$(date +%s%N)\n"
-        f"echo \"$start $end $rc\" >> '{log}'\n"
-        "exit $rc\n"
+        f"#!{sys.executable}\n"
+        "import resource, subprocess, sys, time\n"
+        "start = time.perf_counter()\n"
+        f"rc = subprocess.call([{str(real)!r}, *sys.argv[1:]])\n"
+        "seconds = time.perf_counter() - start\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        f"with open({str(log)!r}, 'a') as out:\n"
+        "    out.write(f'{seconds} {peak} {rc}\\n')\n"
+        "sys.exit(rc)\n"
     )
     hook.chmod(0o755)
 
 
-def last_hook_seconds(log: Path) -> tuple[float, int]:
-    start, end, rc = log.read_text().splitlines()[-1].split()
-    return (int(end) - int(start)) / 1e9, int(rc)
+def last_hook(log: Path) -> tuple[float, float, int]:
+    """(seconds, peak MB, exit code) of the hook's last run."""
+    seconds, peak_kb, rc = log.read_text().splitlines()[-1].split()
+    return float(seconds), int(peak_kb) / 1024, int(rc)
+
+
+def add_tag(client: Path, tip: str, path: str, tag: str, extra: str) -> tuple[str, str]:
+    """A commit on ``tip`` adding ``tag`` to the environment file ``path``: (sha, new text)."""
+    data = yamlio.load(git(client, "cat-file", "blob", f"{tip}:{path}"))
+    data["tags"][tag] = {"dependencies": ["python=3.12", extra]}
+    text = yamlio.dump(data)
+    return commit_files(client, tip, {path: text}, f"Add {tag}"), text
+
+
+def server_for(root: Path, size: int, pub: str) -> tuple[Path, Path, Path, dict]:
+    """A generated catalog of ``size`` environments served by a bare repository with the
+    timed hook, and a bare client clone: (server, client, hook log, generator info)."""
+    info = generate(root / f"catalog-{size}", size, signers=[(CI, pub)], bare=True)
+    log = root / f"hook-{size}.log"
+    timed_hook(Path(info.path), log)
+    client = root / f"client-{size}.git"
+    git(root, "clone", "--quiet", "--bare", info.path, str(client))
+    return Path(info.path), client, log, {"config": info.config, "env": info.sample_env,
+                                          "seconds": info.seconds}
 
 
 def bench_size(root: Path, size: int, repeat: int, key: Path, pub: str) -> dict[str, list]:
-    bare = root / f"server-{size}.git"
-    git(root, "init", "--quiet", "--bare", "-b", "main", str(bare))
-    config = config_yaml(signers=[(CI, pub)], mutable_tags=["latest", "stable"])
-    t0 = time.perf_counter()
-    make_catalog(bare, size, config)
-    made = time.perf_counter() - t0
-    log = root / f"hook-{size}.log"
-    timed_hook(bare, log)
-    client = root / f"client-{size}.git"
-    git(root, "clone", "--quiet", "--bare", str(bare), str(client))
-    results: dict[str, list] = {"tag": [], "lock": [], "push": [], "made": [made]}
+    bare, client, log, info = server_for(root, size, pub)
+    results: dict[str, list] = {"tag": [], "lock": [], "push": [], "made": [info["seconds"]]}
     tip = git(client, "rev-parse", "main").strip()
+    path = info["env"]
+    name = path[len("envs/") : -len(".yaml")]
     for k in range(repeat):
-        i = (k * 7919) % size  # a different environment each time
-        path = env_path(i)
-        tag = f"v{k + 2}"
-        text = git(client, "cat-file", "blob", f"{tip}:{path}")
-        data = yamlio.load(text)
-        data["tags"][tag] = {"dependencies": ["python=3.12", f"pkg{k}"]}
-        new_env = yamlio.dump(data)
-        tip = commit_files(client, tip, {path: new_env}, f"Add {tag}")
+        tag = f"v{100 + k}"  # past any generated tag
+        tip, new_env = add_tag(client, tip, path, tag, f"pkg{k}")
         t0 = time.perf_counter()
         git(client, "push", "--quiet", str(bare), f"{tip}:refs/heads/main")
         results["push"].append(time.perf_counter() - t0)
-        seconds, rc = last_hook_seconds(log)
+        seconds, _peak, rc = last_hook(log)
         assert rc == 0, f"the hook refused a good push ({size} envs)"
         results["tag"].append(seconds)
         # CI locks the new tag: a signed commit with lock + meta.
-        name = path[len("envs/") : -len(".yaml")]
-        locks = lock_files({"catalog.yaml": config, path: new_env}, f"{name}:{tag}")
+        locks = lock_files({"catalog.yaml": info["config"], path: new_env}, f"{name}:{tag}")
         tip = commit_files(client, tip, locks, f"Lock {name}:{tag}", key=key)
         git(client, "push", "--quiet", str(bare), f"{tip}:refs/heads/main")
-        seconds, rc = last_hook_seconds(log)
+        seconds, _peak, rc = last_hook(log)
         assert rc == 0, f"the hook refused a good lock push ({size} envs)"
         results["lock"].append(seconds)
     return results
@@ -192,16 +150,7 @@ def main() -> int:
         root = Path(tmp)
         home = root / "home"
         home.mkdir()
-        os.environ.update(
-            {
-                "HOME": str(home),
-                "GIT_CONFIG_NOSYSTEM": "1",
-                "GIT_AUTHOR_NAME": "bench",
-                "GIT_AUTHOR_EMAIL": "bench@example.org",
-                "GIT_COMMITTER_NAME": "bench",
-                "GIT_COMMITTER_EMAIL": "bench@example.org",
-            }
-        )
+        os.environ.update(quiet_git_env(home))
         key = root / "ci"
         subprocess.run(
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f", str(key)], check=True

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envctl.activate import activation_command, activation_env
-from envctl.errors import EnvctlError, NotFoundError
-from envctl.lookup import ResolvedRef, open_catalog, open_store, resolve_ref
+from envctl.errors import CatalogError, EnvctlError, NotFoundError
+from envctl.lookup import ResolvedRef, open_catalog, open_store
+from envctl.lookup import resolve_ref as _lookup_ref
 
 if TYPE_CHECKING:
     from envctl.catalog import Catalog
@@ -46,6 +47,37 @@ __all__ = [
     "show",
     "target_prefix",
 ]
+
+
+# -- resolving ----------------------------------------------------------------------------------
+
+
+def resolve_ref(
+    ref: str | None = None,
+    *,
+    catalog: Catalog | str | os.PathLike[str] | None = None,
+    store: Store | str | None = None,
+    platform: str | None = None,
+    fetch: bool | None = None,
+    pathspec: str | None = None,
+    any_platform: bool = False,
+) -> ResolvedRef:
+    """What a reference means now (:func:`envctl.lookup.resolve_ref`), with the catalog's
+    ``retired_policy`` applied: a retired tag warns (``RetiredTagWarning``) or is refused."""
+    from envctl.lifecycle.retire import check_retired
+
+    cat: Catalog | None = None
+    try:
+        cat = open_catalog(catalog, fetch=fetch)
+    except CatalogError as exc:
+        # No catalog found and none asked for: lookup falls back to the store.
+        if catalog is not None or os.environ.get("ENVCTL_CATALOG") or exc.rule != "not-a-catalog":
+            raise
+    resolved = _lookup_ref(ref, catalog=cat if cat is not None else catalog, store=store,
+                           platform=platform, fetch=fetch, pathspec=pathspec,
+                           any_platform=any_platform)
+    check_retired(resolved, cat)
+    return resolved
 
 
 # -- creating -----------------------------------------------------------------------------------

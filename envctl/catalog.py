@@ -7,7 +7,9 @@ files they need, so their cost follows the request, not the catalog's size.
 from __future__ import annotations
 
 import difflib
+import errno
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,6 +27,10 @@ from envctl.spec import ConcreteTag, EnvFile, PointerTag, effective_spec, parse_
 ENVS_DIR = "envs"
 LOCKS_DIR = "locks"
 CATALOG_ENV_VAR = "ENVCTL_CATALOG"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", None)
+_OPEN_FLAGS = (
+    None if _NOFOLLOW is None else os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0)
+)
 
 
 @dataclass(frozen=True)
@@ -49,28 +55,67 @@ class WorkTreeSource:
         self.root = root
         self.label = str(root)
 
+    def fork(self) -> WorkTreeSource:
+        """The source a forked worker process reads through (this one: it holds no state)."""
+        return self
+
     def read(self, path: str) -> bytes | None:
-        full = self.root / path
-        if full.is_symlink() or not full.is_file():
+        full = os.path.join(self.root, path)
+        if _OPEN_FLAGS is None:  # no O_NOFOLLOW (Windows): check, then read
+            p = Path(full)
+            if p.is_symlink() or not p.is_file():
+                return None
+            return p.read_bytes()
+        # One open that refuses a symlink (O_NOFOLLOW) and never waits on a FIFO
+        # (O_NONBLOCK), then fstat: a third of the system calls of is_symlink + is_file +
+        # read_bytes, which matters when lint reads 80,000 metas.
+        try:
+            fd = os.open(full, _OPEN_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        return full.read_bytes()
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symlink: never followed
+                return None
+            raise
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                return None
+            chunks = []
+            while chunk := os.read(fd, max(info.st_size + 1, 1 << 16)):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
 
     def entries(self, prefix: str) -> list[Entry]:
-        base = self.root / prefix
+        # os.scandir gives each entry's type without a stat (and one stat for a file's
+        # size), where Path.is_symlink / is_file / stat cost three: 10,000 environments
+        # have about 150,000 files under locks/.
+        top = os.path.join(self.root, prefix)
+        cut = len(os.path.join(self.root, ""))
         found: list[Entry] = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames.sort()
-            linked_dirs = [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
-            for name in sorted(filenames) + linked_dirs:
-                full = Path(dirpath) / name
-                rel = full.relative_to(self.root).as_posix()
-                if full.is_symlink():
-                    found.append(Entry(rel, "symlink"))
-                elif full.is_file():
-                    found.append(Entry(rel, "file", full.stat().st_size))
-                else:
-                    found.append(Entry(rel, "other"))
-        return sorted(found, key=lambda e: e.path)
+        folders = [top]
+        while folders:
+            try:
+                listing = os.scandir(folders.pop())
+            except OSError:  # missing or unreadable: os.walk skipped those too
+                continue
+            with listing:
+                for item in listing:
+                    rel = item.path[cut:]
+                    if os.sep != "/":
+                        rel = rel.replace(os.sep, "/")
+                    if item.is_symlink():
+                        found.append(Entry(rel, "symlink"))  # a linked folder is not entered
+                    elif item.is_dir(follow_symlinks=False):
+                        folders.append(item.path)
+                    elif item.is_file(follow_symlinks=False):
+                        found.append(Entry(rel, "file", item.stat(follow_symlinks=False).st_size))
+                    else:
+                        found.append(Entry(rel, "other"))
+        found.sort(key=lambda e: e.path)
+        return found
 
 
 class GitSource:
@@ -84,6 +129,11 @@ class GitSource:
         self.label = f"{subdir or '.'} at {rev[:12]}"
         self._scrub = scrub
         self._blobs = BlobReader(repo, scrub=scrub)
+
+    def fork(self) -> GitSource:
+        """A copy with its own ``git cat-file`` process, for a forked worker process (the
+        parent's pipe must not be shared)."""
+        return GitSource(self.repo, self.rev, subdir=self.subdir, scrub=self._scrub)
 
     def read(self, path: str) -> bytes | None:
         return self._blobs.read(f"{self.rev}:{self.subdir}{path}")

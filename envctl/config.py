@@ -7,7 +7,7 @@ never loosen the rules it is judged by.
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -85,6 +85,21 @@ class Signer(StrictModel):
         return value
 
 
+class Retention(StrictModel):
+    """``retention:``: what ``envctl gc`` keeps besides every live tag's current lock.
+
+    Immutable tags are kept until retired; a mutable tag's earlier positions are kept
+    while among its ``keep_last`` most recent or superseded less than ``keep_days``
+    ago; run records younger than ``keep_days`` keep their environments.
+    """
+
+    keep_last: int = Field(default=5, ge=0)
+    keep_days: float = Field(default=90, ge=0)
+    grace_hours: float = Field(
+        default=24, ge=0, description="how long an unreferenced object waits before deletion"
+    )
+
+
 class CatalogConfig(StrictModel):
     version: str = CONFIG_VERSION
     name: str | None = None
@@ -103,6 +118,10 @@ class CatalogConfig(StrictModel):
     pypi_index: str | None = None
     allowed_signers: list[Signer] = Field(default_factory=list)
     admins: list[str] = Field(default_factory=list)
+    retention: Retention = Field(default_factory=Retention)
+    retired_policy: Literal["warn", "refuse"] = Field(
+        default="warn", description="what 'create' does with a retired tag"
+    )
 
     @field_validator("version")
     @classmethod

@@ -13,15 +13,16 @@ because most environments repeat the same few requirements.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from envctl import yamlio
-from envctl.catalog import ENVS_DIR, LOCKS_DIR, Catalog, Entry
+from envctl.catalog import ENVS_DIR, LOCKS_DIR, Catalog, Entry, Source
 from envctl.config import CONFIG_FILE, CatalogConfig
 from envctl.errors import CatalogError, EnvctlError, InvalidNameError, MultipleErrors
 from envctl.meta import parse_meta
@@ -139,9 +140,18 @@ class _Env:
 
     name: EnvName
     file: str
-    raw: Any  # the YamlMap, for line numbers
+    data: bytes  # the file; its line maps are loaded again only when a finding needs a line
     tags: dict[str, AnyTag]
     declared: set[str]  # every key under tags:, valid or not (so a broken tag is not "missing")
+    loaded: Any = None  # the YamlMap, while kept
+
+    @property
+    def raw(self) -> Any:
+        # Keeping every file's line maps held most of lint's memory on a large catalog,
+        # and a clean environment never needs them.
+        if self.loaded is None:
+            self.loaded = yamlio.load(self.data, file=self.file)
+        return self.loaded
 
     def tag_raw(self, tag: str) -> Any:
         tags = self.raw.get("tags") if isinstance(self.raw, dict) else None
@@ -173,8 +183,11 @@ class _Linter:
         self.unreadable: set[EnvName] = set()  # files that exist but could not be parsed at all
         self.lock_dirs: dict[str, EnvName] = {}
 
-    def add(self, message: str, *, file: str, rule: str, line: int | None = None,
+    def add(self, message: str, *, file: str, rule: str,
+            line: int | Callable[[], int | None] | None = None,
             tag: str | None = None, fix: str | None = None) -> None:
+        if callable(line):  # computed only for a finding: it may load the file's line maps
+            line = line()
         self.findings.append(
             CatalogError(message, file=file, line=line, tag=tag, rule=rule, fix=fix)
         )
@@ -184,18 +197,23 @@ class _Linter:
 
     def run(self) -> LintReport:
         self.check_config()
-        for entry in self.catalog.source.entries(ENVS_DIR):
-            if _is_keep_file(entry):
-                continue
-            env = self.load_env(entry)
-            if env is not None:
-                self.envs[env.name] = env
-        self.check_near_duplicates(
-            [(str(n), e.file, None) for n, e in sorted(self.envs.items())], "environment", None
-        )
-        for env in sorted(self.envs.values(), key=lambda e: e.name):
-            self.check_env(env)
-        self.check_locks()
+        lock_entries = self.catalog.source.entries(LOCKS_DIR)
+        # Metas are most of the work on a large catalog and need nothing but their own
+        # bytes: other processes parse them while this one checks the environments.
+        with _MetaChecks.start(self.catalog.source, lock_entries) as meta_checks:
+            for entry in self.catalog.source.entries(ENVS_DIR):
+                if _is_keep_file(entry):
+                    continue
+                env = self.load_env(entry)
+                if env is not None:
+                    self.envs[env.name] = env
+            by_name = sorted(self.envs.items(), key=lambda item: item[0].segments)
+            self.check_near_duplicates(
+                [(str(n), e.file, None) for n, e in by_name], "environment", None
+            )
+            for _, env in by_name:
+                self.check_env(env)
+            self.check_locks(lock_entries, meta_checks)
         # Sorted by file then line (stable), so a file's problems read top to bottom.
         self.findings.sort(key=lambda f: (f.file or "", f.line or 0))
         return LintReport(
@@ -267,9 +285,9 @@ class _Linter:
             self.findings.append(exc)
             self.unreadable.add(name)
             return None
-        return self.parse_env(name, path, raw)
+        return self.parse_env(name, path, raw, data)
 
-    def parse_env(self, name: EnvName, path: str, raw: Any) -> _Env:
+    def parse_env(self, name: EnvName, path: str, raw: Any, data: bytes) -> _Env:
         tags_raw = raw.get("tags")
         declared = set(tags_raw) if isinstance(tags_raw, dict) else set()
         to_validate = raw
@@ -287,7 +305,7 @@ class _Linter:
         except EnvctlError as exc:
             self.extend(exc)
         else:
-            return _Env(name, path, raw, dict(env.tags), declared)
+            return _Env(name, path, data, dict(env.tags), declared)
         # Keep the tags that are valid on their own, so cross-references are still checked.
         tags: dict[str, AnyTag] = {}
         if isinstance(tags_raw, dict):
@@ -298,14 +316,12 @@ class _Linter:
                     tags[tag] = _tag_adapter().validate_python(spec)
                 except (ValidationError, EnvctlError):
                     continue
-        return _Env(name, path, raw, tags, declared)
+        return _Env(name, path, data, tags, declared, loaded=raw)
 
     # -- one environment -----------------------------------------------------------------
 
     def check_env(self, env: _Env) -> None:
-        self.check_near_duplicates(
-            [(t, env.file, env.tag_line(t)) for t in env.tags], "tag", env
-        )
+        self.check_near_duplicates([(t, env.file, None) for t in env.tags], "tag", env)
         for tag, spec in env.tags.items():
             if isinstance(spec, PointerTag):
                 self.check_pointer(env, tag, spec)
@@ -313,7 +329,7 @@ class _Linter:
                 self.check_concrete(env, tag, spec)
 
     def check_pointer(self, env: _Env, tag: str, spec: PointerTag) -> None:
-        line = env.tag_line(tag, "points_to")
+        line = partial(env.tag_line, tag, "points_to")
         target = spec.points_to
         if not self.config.is_mutable(tag):
             self.add(
@@ -381,7 +397,7 @@ class _Linter:
                 fix="add 'dependencies: [...]', or 'points_to: <tag>' for a pointer",
             )
         self.check_requirements(env, tag, spec.dependencies, spec.pypi, known, None)
-        target_lines = env.tag_raw(tag).get("target") if env.tag_raw(tag) else None
+        target_lines = env.tag_raw(tag).get("target") if spec.target and env.tag_raw(tag) else None
         for platform, extra in spec.target.items():
             line = getattr(target_lines, "key_lines", {}).get(platform, env.tag_line(tag, "target"))
             if platform not in platforms:
@@ -429,7 +445,7 @@ class _Linter:
         seen = {start}
         current, current_spec = start, spec
         first = True
-        line = env.tag_line(tag, "extends")
+        line = partial(env.tag_line, tag, "extends")
         while current_spec.extends:
             base = base_alias(current, current_spec.extends)
             base_env = self.envs.get(base.name)
@@ -485,6 +501,8 @@ class _Linter:
             other = seen.setdefault(key, text)
             if other != text:
                 where = f" in {env.name}" if env else ""
+                if env is not None and line is None:
+                    line = env.tag_line(text)  # only now: it loads the file's line maps
                 self.add(
                     f"{what} {text} differs from {what} {other}{where} only by case or "
                     "'-', '_', '.'",
@@ -495,11 +513,11 @@ class _Linter:
 
     # -- locks/ --------------------------------------------------------------------------
 
-    def check_locks(self) -> None:
+    def check_locks(self, entries: list[Entry], meta_checks: _MetaChecks) -> None:
         locks: dict[Alias, str] = {}
         metas: dict[Alias, str] = {}
         self.lock_dirs = {str(name.lock_dir): name for name in self.envs}
-        for entry in self.catalog.source.entries(LOCKS_DIR):
+        for entry in entries:
             if _is_keep_file(entry):
                 continue
             if not self.check_entry_kind(entry):
@@ -509,7 +527,9 @@ class _Linter:
                 continue
             alias, is_meta = found
             (metas if is_meta else locks)[alias] = entry.path
-        for alias in sorted(set(locks) | set(metas)):
+        # Sorted by a key of plain tuples: comparing Alias dataclasses in Python is what made
+        # this loop slow on 80,000 locks; the order is the same.
+        for alias in sorted(set(locks) | set(metas), key=_alias_key):
             if alias not in locks:
                 self.add(
                     f"{metas[alias]} has no lockfile beside it ({alias.lock_path})",
@@ -522,8 +542,11 @@ class _Linter:
                     file=locks[alias], rule="incomplete-lock", tag=alias.tag,
                     fix="CI writes both together: let CI re-lock the tag, or delete the lock",
                 )
-        for alias, path in sorted(metas.items()):
-            self.check_meta(alias, path)
+        for alias, path in sorted(metas.items(), key=lambda item: _alias_key(item[0])):
+            found = meta_checks.result(path)
+            if found is None:  # not handed to a worker (or no workers): check it here
+                found = meta_problems(self.catalog.source, path, str(alias))
+            self.findings.extend(found)
 
     def lock_entry(self, entry: Entry) -> tuple[Alias, bool] | None:
         """(alias, is_meta) for a lock or meta that belongs to a declared concrete tag."""
@@ -577,23 +600,116 @@ class _Linter:
             return None
         return alias, is_meta
 
-    def check_meta(self, alias: Alias, path: str) -> None:
-        data = self.catalog.source.read(path)
-        if data is None:
-            return
-        try:
+
+# -- metas, in parallel ------------------------------------------------------------------
+
+#: Below this many metas the workers' start-up costs more than they save.
+PARALLEL_METAS = 2000
+_CHUNK = 400
+
+
+def meta_problems(source: Source, path: str, alias: str) -> list[EnvctlError]:
+    """What is wrong with the meta at ``path``, which should describe ``alias``."""
+    data = source.read(path)
+    if data is None:
+        return []
+    try:
+        # Without line maps first (CI wrote it; it is almost always valid): faster.
+        raw = yamlio.load(data, file=path, lines=False)
+        meta = parse_meta(raw, file=path)
+    except EnvctlError:
+        try:  # again with line maps, so that each finding names its line
             raw = yamlio.load(data, file=path)
             meta = parse_meta(raw, file=path)
         except EnvctlError as exc:
-            self.extend(exc)
-            return
-        if meta.alias != str(alias):
-            self.add(
-                f"{path} says it is for {meta.alias}, but it lies at the path of {alias}",
-                file=path, line=getattr(raw, "key_lines", {}).get("alias"), tag=alias.tag,
-                rule="meta-alias-mismatch",
-                fix="CI writes metas; restore the file from the commit that locked the tag",
-            )
+            return list(exc.errors) if isinstance(exc, MultipleErrors) else [exc]
+    if meta.alias == alias:
+        return []
+    if not isinstance(raw, yamlio.YamlMap):
+        raw = yamlio.load(data, file=path)  # for the line of "alias:"
+    return [
+        CatalogError(
+            f"{path} says it is for {meta.alias}, but it lies at the path of {alias}",
+            file=path, line=raw.key_lines.get("alias"), tag=alias.rpartition(":")[2],
+            rule="meta-alias-mismatch",
+            fix="CI writes metas; restore the file from the commit that locked the tag",
+        )
+    ]
+
+
+_worker_source: Source | None = None
+
+
+def _worker_init(source: Source) -> None:
+    global _worker_source
+    _worker_source = source.fork()  # type: ignore[attr-defined]
+
+
+def _worker_check(jobs: list[tuple[str, str]]) -> list[tuple[str, list[EnvctlError]]]:
+    assert _worker_source is not None
+    return [(path, meta_problems(_worker_source, path, alias)) for path, alias in jobs]
+
+
+class _MetaChecks:
+    """Meta checks running in worker processes (forked before the environments are read,
+    while this process is small); ``result(path)`` is None for a meta no worker checked.
+
+    Every meta under locks/ is handed out, before lint knows which belong to a declared
+    tag; ``check_locks`` asks only for those, so the others' results are dropped.
+    """
+
+    def __init__(self, pool: Any = None, pending: Any = None) -> None:
+        self._pool = pool
+        self._pending = pending
+        self._results: dict[str, list[EnvctlError]] | None = None if pool else {}
+
+    @classmethod
+    def start(cls, source: Source, entries: list[Entry]) -> _MetaChecks:
+        jobs = []
+        for entry in entries:
+            folder, _, filename = entry.path.rpartition("/")
+            if (entry.kind == "file" and filename.endswith(META_FILE_SUFFIX)
+                    and (entry.size or 0) <= yamlio.MAX_BYTES):
+                alias = f"{folder[len(LOCKS_DIR) + 1:]}:{filename[: -len(META_FILE_SUFFIX)]}"
+                jobs.append((entry.path, alias))
+        workers = _worker_count()
+        if len(jobs) < PARALLEL_METAS or workers < 2 or not hasattr(source, "fork"):
+            return cls()
+        import multiprocessing
+
+        pool = multiprocessing.get_context("fork").Pool(
+            workers, initializer=_worker_init, initargs=(source,)
+        )
+        chunks = [jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
+        return cls(pool, pool.map_async(_worker_check, chunks))
+
+    def result(self, path: str) -> list[EnvctlError] | None:
+        if self._results is None:
+            self._results = {p: found for chunk in self._pending.get() for p, found in chunk}
+        return self._results.get(path)
+
+    def __enter__(self) -> _MetaChecks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.terminate()  # a lint stopped early must not leave workers behind
+            self._pool.join()
+
+
+def _worker_count() -> int:
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1  # spawn would re-import envctl in each worker: not worth it
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _alias_key(alias: Alias) -> tuple[tuple[str, ...], str]:
+    return alias.name.segments, alias.tag
 
 
 def _is_keep_file(entry: Entry) -> bool:

@@ -253,6 +253,8 @@ def parse_env_name(text: str) -> EnvName:
 
 def parse_tag(text: str) -> str:
     """Validate a bare tag (``v1``, ``latest``) and return it."""
+    if type(text) is str and TAG_RE.fullmatch(text):
+        return text  # the common case, without building the checks that explain a refusal
     return _parse_tag(text, suggest=True)
 
 
@@ -576,6 +578,12 @@ def _parse_name_part(name_text: str, *, whole: str) -> EnvName:
 
 
 def _check_segments(segments: tuple[object, ...], whole: str) -> None:
+    if (
+        0 < len(segments) <= MAX_DEPTH
+        and len(whole) <= MAX_NAME_LEN
+        and all(type(s) is str and is_valid_segment(s) for s in segments)
+    ):
+        return  # valid: skip the step-by-step checks that explain a refusal
     if not segments:
         _fail(
             f"empty name: an environment name looks like {_NAME_SHAPE}",

@@ -32,6 +32,7 @@ TEMPLATES: dict[str, str] = {
     "README.md.j2": "README.md",
     "validate.yml.j2": ".github/workflows/validate.yml",
     "resolve.yml.j2": ".github/workflows/resolve.yml",
+    "refresh.yml.j2": ".github/workflows/refresh.yml",
 }
 KEEP_FILES = ("envs/.gitkeep", "locks/.gitkeep")
 
@@ -71,6 +72,28 @@ def parse_channel_options(texts: Sequence[str]) -> dict[str, str]:
     return channels
 
 
+def parse_signer_option(text: str) -> tuple[str, str]:
+    """``PRINCIPAL=PUBLIC_KEY_FILE`` (an ssh ``.pub`` file) -> (principal, key line)."""
+    principal, sep, path = text.partition("=")
+    if not sep or not principal.strip() or not path.strip():
+        raise CatalogError(
+            f"--signer {text!r} is not PRINCIPAL=PUBLIC_KEY_FILE",
+            rule="invalid-option",
+            fix="e.g. --signer ci@example.com=~/.ssh/envctl_ci.pub",
+        )
+    key_file = Path(path.strip()).expanduser()
+    try:
+        key = key_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise CatalogError(
+            f"cannot read the public key {key_file}: {exc.strerror}",
+            file=str(key_file),
+            rule="invalid-option",
+            fix="generate one with: ssh-keygen -t ed25519 -f envctl_ci",
+        ) from None
+    return principal.strip(), key
+
+
 def init_catalog(
     dest: str | os.PathLike[str],
     *,
@@ -78,6 +101,7 @@ def init_catalog(
     platforms: Sequence[str] | None = None,
     store: str | None = None,
     pypi_index: str | None = None,
+    signers: Mapping[str, str] | None = None,
     force: bool = False,
 ) -> Path:
     """Create a catalog git repository at ``dest`` with one initial commit; return its path.
@@ -86,7 +110,7 @@ def init_catalog(
     exist there are kept as they are (only a second ``catalog.yaml`` is refused).
     """
     root = Path(dest).expanduser().absolute()
-    config = _config(channels, platforms, store, pypi_index)
+    config = _config(channels, platforms, store, pypi_index, signers)
     _check_destination(root, force=force)
     rendered = _render_all(config)
     written = _write_files(root, rendered)
@@ -99,6 +123,7 @@ def _config(
     platforms: Sequence[str] | None,
     store: str | None,
     pypi_index: str | None,
+    signers: Mapping[str, str] | None = None,
 ) -> CatalogConfig:
     data: dict[str, object] = {
         "version": "1",
@@ -108,6 +133,9 @@ def _config(
         "branch": "main",
         "store": store,
         "pypi_index": pypi_index,
+        "allowed_signers": [
+            {"principal": principal, "key": key} for principal, key in (signers or {}).items()
+        ],
     }
     # The options are validated by the model (platform names, channel names) with the
     # same messages 'lint' would give, before any file exists.
@@ -168,6 +196,7 @@ def _render_all(config: CatalogConfig) -> dict[str, str]:
         "branch": config.branch,
         "store": config.store,
         "pypi_index": config.pypi_index,
+        "signers": config.allowed_signers,
     }
     templates = files("envctl") / "templates"
     out: dict[str, str] = {}

@@ -50,17 +50,18 @@ def test_init_creates_valid_catalog_and_commit(tmp_path: Path) -> None:
     for words in ("envctl new", "envctl bump", "envctl tag", "What CI does", "`local`"):
         assert words in readme
     validate = yamlio.load_path(root / ".github/workflows/validate.yml")
-    steps = validate["jobs"]["lint"]["steps"]
+    steps = validate["jobs"]["validate"]["steps"]
     assert any(step.get("run") == "envctl lint" for step in steps)
     resolve_text = (root / ".github/workflows/resolve.yml").read_text()
     yamlio.load(resolve_text)
-    assert "arrives with a later envctl release" in resolve_text
+    assert "envctl ci commit" in resolve_text  # tests/ci/test_workflows.py checks the schema
 
     assert git(root, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
     assert git(root, "log", "--format=%s").splitlines() == [INITIAL_COMMIT_MESSAGE]
     assert git(root, "status", "--porcelain") == ""
     assert set(git(root, "ls-files").split()) == {
-        ".github/workflows/resolve.yml", ".github/workflows/validate.yml", "README.md",
+        ".github/workflows/refresh.yml", ".github/workflows/resolve.yml",
+        ".github/workflows/validate.yml", "README.md",
         "catalog.yaml", "envs/.gitkeep", "locks/.gitkeep",
     }
 
@@ -146,3 +147,26 @@ def test_parse_channel_option() -> None:
 def test_yaml_scalar(value: str, text: str) -> None:
     assert yaml_scalar(value) == text
     assert yamlio.load(f"k: {text}\n")["k"] == value
+
+
+def test_init_signer_lands_in_allowed_signers(tmp_path: Path) -> None:
+    from envctl.scaffold import parse_signer_option
+
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f", str(tmp_path / "ci")],
+        check=True,
+    )
+    principal, key = parse_signer_option(f"ci@example.com={tmp_path / 'ci.pub'}")
+    root = init_catalog(tmp_path / "cat", signers={principal: key})
+    config = parse_config(yamlio.load_path(root / "catalog.yaml"))
+    assert config.signer_keys() == {"ci@example.com": (tmp_path / "ci.pub").read_text().strip()}
+
+
+@pytest.mark.parametrize("text", ["no-equals", "=key.pub", "ci@example.com=/nonexistent.pub"])
+def test_parse_signer_option_refuses(text: str) -> None:
+    from envctl.scaffold import parse_signer_option
+
+    with pytest.raises(EnvctlError) as excinfo:
+        parse_signer_option(text)
+    assert excinfo.value.rule == "invalid-option"
+    assert excinfo.value.fix

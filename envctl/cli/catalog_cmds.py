@@ -20,6 +20,7 @@ INIT_EPILOG = """\
   envctl init my-catalog --channel conda-forge=https://conda.anaconda.org/conda-forge \\
       --platform linux-64 --platform osx-arm64 --store s3://bucket/envctl
   envctl init . --force            # add a catalog to an existing, non-empty folder
+  envctl init my-catalog --signer ci@example.com=~/.ssh/envctl_ci.pub   # CI signs locks
 """
 
 NEW_EPILOG = """\
@@ -77,6 +78,14 @@ def init(
     pypi_index: Annotated[
         str | None, typer.Option("--pypi-index", help="PyPI index URL for 'pypi:' parts.")
     ] = None,
+    signer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--signer",
+            help="A key allowed to sign lock commits, as PRINCIPAL=PUBLIC_KEY_FILE; repeat.",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Allow a non-empty folder (its files are kept).")
     ] = False,
@@ -84,7 +93,7 @@ def init(
 ) -> None:
     """Create a new catalog: a git repository with catalog.yaml, envs/, locks/, a README
     and CI workflows, in one initial commit."""
-    from envctl.scaffold import init_catalog, parse_channel_options
+    from envctl.scaffold import init_catalog, parse_channel_options, parse_signer_option
 
     root = init_catalog(
         directory,
@@ -92,6 +101,7 @@ def init(
         platforms=platform or None,
         store=store,
         pypi_index=pypi_index,
+        signers=dict(parse_signer_option(text) for text in signer or []),
         force=force,
     )
     if json_out:

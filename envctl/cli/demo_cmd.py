@@ -1,7 +1,11 @@
 """``envctl demo``: the main job in one command, on a throw-away catalog and a local channel.
 
-Each step runs the real CLI in-process and prints the command first, so the
-demo doubles as a tour a user can replay by hand.
+It walks the whole loop a team lives in: a catalog repository on a git server
+that runs envctl's pre-receive hook, a pull request's worth of edits, the push,
+CI resolving and uploading and committing the locks back (signed), a refused
+attempt to rewrite a frozen tag, and finally creating and running the
+environment. Each step prints the command first, so the demo doubles as a tour
+a user can replay by hand. Nothing reaches the network.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import os
 import shlex
 import subprocess
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -18,98 +24,154 @@ import typer
 from envctl.cli import common
 
 DEMO_ENV = "demo/science/base"
+CI_PRINCIPAL = "ci@envctl.invalid"
 
 EPILOG = """\
 [bold]Examples[/bold]
 
   envctl demo                 # in a temporary directory, removed afterwards
-  envctl demo ./envctl-demo   # keep the catalog and channel to explore
+  envctl demo ./envctl-demo   # keep the server, clones, store and channel to explore
 """
 
 
-Step = tuple[str, list[str]]
+@dataclass(frozen=True)
+class Step:
+    title: str
+    argv: list[str]  # what the user would type (``envctl`` is implied unless argv[0] is a tool)
+    expect_failure: bool = False
+    action: Callable[[], None] | None = None  # for edits the narration shows as a shell command
 
 
-def demo_steps(root: Path, channel: str) -> list[Step]:
-    """The tour: (what it shows, argv). ``git`` steps run git; the rest run envctl."""
-    cat = ["--catalog", str(root)]
-    prefix = root.parent / "env"
-    return [
-        (
-            "Create a catalog repository with one local channel and two platforms",
-            ["init", str(root), "--channel", f"local={channel}",
-             "--platform", "linux-64", "--platform", "osx-arm64"],
-        ),
-        (
-            "Add an environment with an immutable tag v1",
-            [*cat, "new", f"{DEMO_ENV}:v1", "--dep", "python=3.11", "--dep", "tinynum",
-             "--description", "Small data-science base for the demo", "--owner", "science"],
-        ),
-        (
-            "Point the mutable tag 'stable' at it",
-            [*cat, "tag", f"{DEMO_ENV}:stable", "--points-to", "v1"],
-        ),
-        (
-            "Bump: v2 copies v1, adds a package and moves 'stable' in the same change",
-            [*cat, "bump", f"{DEMO_ENV}:v1", "--to", "v2", "--dep", "tinyframe",
-             "--move", "stable"],
-        ),
-        ("Check the whole catalog", [*cat, "lint"]),
-        ("List what the catalog holds", [*cat, "list"]),
-        ("Show what 'stable' means now", [*cat, "show", f"{DEMO_ENV}:stable"]),
-        (
-            "Commit: the commit time becomes each tag's exclude_newer, so resolves reproduce",
-            ["git", "-C", str(root), "add", "-A", "&&", "commit", "-m", f"Add {DEMO_ENV}"],
-        ),
-        (
-            "Resolve every tag into a conda-lock v1 lockfile with rattler (offline)",
-            [*cat, "resolve", "--all"],
-        ),
-        ("The same show, now with req_id:full_id per platform", [*cat, "show", f"{DEMO_ENV}:v2"]),
-        (
-            "Create the environment 'stable' points to, verifying every package's sha256",
-            [*cat, "create", f"{DEMO_ENV}:stable", "--prefix", str(prefix)],
-        ),
-        (
-            "Run a command inside it",
-            [*cat, "run", "--prefix", str(prefix), "--", "python", "-c",
-             "import tinyframe, tinynum; print('tinyframe', tinyframe.__version__, "
-             "'tinynum', tinynum.__version__)"],
-        ),
-    ]
-
-
-def _git_env() -> dict[str, str]:
+def _identity_env() -> dict[str, str]:
     # A fresh machine may have no git identity; the demo must still commit.
     env = dict(os.environ)
     for var, value in (
-        ("GIT_AUTHOR_NAME", "envctl demo"),
-        ("GIT_AUTHOR_EMAIL", "demo@envctl.invalid"),
-        ("GIT_COMMITTER_NAME", "envctl demo"),
-        ("GIT_COMMITTER_EMAIL", "demo@envctl.invalid"),
+        ("GIT_AUTHOR_NAME", "Dana Demo"),
+        ("GIT_AUTHOR_EMAIL", "dana@envctl.invalid"),
+        ("GIT_COMMITTER_NAME", "Dana Demo"),
+        ("GIT_COMMITTER_EMAIL", "dana@envctl.invalid"),
     ):
         env.setdefault(var, value)
     return env
 
 
-def _git_commands(argv: list[str]) -> list[list[str]]:
-    """``git -C DIR a b && c d`` is two git calls sharing ``git -C DIR``."""
-    prefix, rest = argv[:3], argv[3:]
+def demo_steps(directory: Path, channel: str) -> list[Step]:
+    """The tour, in order. Later steps build on earlier ones."""
+    work = directory / "work"  # a team member's clone
+    ci = directory / "ci"  # CI's clone
+    server = directory / "server.git"
+    key = directory / "ci_key"
+    store = directory / "store"
+    prefix = directory / "env"
+    env_file = work / "envs" / f"{DEMO_ENV}.yaml"
+    w = ["--catalog", str(work)]
+
+    def edit_frozen_tag() -> None:
+        text = env_file.read_text()
+        env_file.write_text(text.replace("- tinynum\n", "- tinynum 1.1.*\n", 1))
+
+    return [
+        Step("A key for CI to sign the commits that write locks",
+             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", CI_PRINCIPAL, "-f", str(key)]),
+        Step("Create a catalog repository: one local channel, two platforms, CI's key",
+             ["init", str(work), "--channel", f"local={channel}", "--platform", "linux-64",
+              "--platform", "osx-arm64", "--store", str(store),
+              "--signer", f"{CI_PRINCIPAL}={key}.pub"]),
+        Step("A git server that enforces the catalog's rules in a pre-receive hook",
+             ["git", "init", "-q", "--bare", "-b", "main", str(server)]),
+        Step("Install the hook", ["hook", "install", str(server)]),
+        Step("Publish the catalog",
+             ["git", "-C", str(work), "remote", "add", "origin", str(server), "&&",
+              "push", "-q", "-u", "origin", "main"]),
+        Step("Add an environment with an immutable tag v1",
+             [*w, "new", f"{DEMO_ENV}:v1", "--dep", "python=3.11", "--dep", "tinynum",
+              "--description", "Small data-science base for the demo", "--owner", "science"]),
+        Step("Point the mutable tag 'stable' at it",
+             [*w, "tag", f"{DEMO_ENV}:stable", "--points-to", "v1"]),
+        Step("Bump: v2 copies v1, adds a package and moves 'stable' in the same change",
+             [*w, "bump", f"{DEMO_ENV}:v1", "--to", "v2", "--dep", "tinyframe",
+              "--move", "stable"]),
+        Step("Check the whole catalog", [*w, "lint"]),
+        Step("Show what 'stable' means (ids are provisional until CI locks them)",
+             [*w, "show", f"{DEMO_ENV}:stable"]),
+        Step("Commit and push: the hook checks the push and accepts it",
+             ["git", "-C", str(work), "add", "-A", "&&", "commit", "-q", "-m",
+              f"Add {DEMO_ENV} v1, v2 and stable", "&&", "push", "-q"]),
+        Step("CI: clone, resolve what changed, upload to the store, commit the locks back "
+             "(signed)",
+             ["git", "clone", "-q", str(server), str(ci)]),
+        Step("", ["--catalog", str(ci), "ci", "run", "--store", str(store),
+                  "--sign-key", str(key)]),
+        Step("Pull CI's commit: v1 and v2 are frozen now, with req_id:full_id per platform",
+             ["git", "-C", str(work), "pull", "-q"]),
+        Step("", [*w, "show", f"{DEMO_ENV}:v2"]),
+        Step("Try to change the frozen v1 in place ...",
+             ["sed", "-i", "s/- tinynum$/- tinynum 1.1.*/", str(env_file)],
+             action=edit_frozen_tag),
+        Step("... the server refuses the push and says what to do instead",
+             ["git", "-C", str(work), "commit", "-q", "-am", "Change v1", "&&", "push", "-q"],
+             expect_failure=True),
+        Step("Drop that commit", ["git", "-C", str(work), "reset", "-q", "--hard",
+                                  "origin/main"]),
+        Step("Who moved 'stable', and when", [*w, "history", f"{DEMO_ENV}:stable"]),
+        Step("Create the environment 'stable' points to, every package's sha256 verified",
+             [*w, "create", f"{DEMO_ENV}:stable", "--prefix", str(prefix)]),
+        Step("Run a command inside it",
+             [*w, "run", "--prefix", str(prefix), "--", "python", "-c",
+              "import tinyframe, tinynum; print('tinyframe', tinyframe.__version__, "
+              "'tinynum', tinynum.__version__)"]),
+    ]
+
+
+TOOLS = ("git", "ssh-keygen", "sed")
+
+
+def _commands(argv: list[str]) -> list[list[str]]:
+    """``git -C DIR a && b`` is two calls sharing ``git -C DIR``; other tools are one call."""
+    if argv[0] != "git" or "&&" not in argv:
+        return [argv]
+    head = argv[:3] if argv[1] == "-C" else argv[:1]
+    rest = argv[len(head):]
     commands = []
     while rest:
         cut = rest.index("&&") if "&&" in rest else len(rest)
-        commands.append([*prefix, *rest[:cut]])
+        commands.append([*head, *rest[:cut]])
         rest = rest[cut + 1 :]
     return commands
 
 
-def _run_git_step(argv: list[str]) -> None:
-    for command in _git_commands(argv):
-        subprocess.run(command, check=True, env=_git_env(), stdout=subprocess.DEVNULL)
+def _narrate(argv: list[str]) -> str:
+    if argv[0] in TOOLS:
+        return " && ".join(shlex.join(c) for c in _commands(argv))
+    return "envctl " + shlex.join(argv)
+
+
+def _run_tool(step: Step) -> int:
+    if step.action is not None:
+        step.action()
+        return 0
+    for command in _commands(step.argv):
+        proc = subprocess.run(command, env=_identity_env(), capture_output=True, text=True)
+        output = (proc.stdout + proc.stderr).strip()
+        if output:
+            common.console().print(output, markup=False, highlight=False)
+        if proc.returncode != 0:
+            return proc.returncode
+    return 0
+
+
+def _run_envctl(argv: list[str]) -> int:
+    from envctl.cli.main import app
+
+    try:
+        app(argv, prog_name="envctl", standalone_mode=False)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
 
 
 def run_demo(directory: Path) -> None:
-    from envctl.cli.main import app
+    from envctl.errors import EnvctlError
     from envctl.testing.channel import build_channel, channel_url
 
     out = common.console()
@@ -117,23 +179,31 @@ def run_demo(directory: Path) -> None:
     out.rule("[bold]Build a local conda channel (offline, byte-identical every run)")
     build_channel(channel_dir, overwrite=True)
     out.print(f"channel at {channel_url(channel_dir)}\n")
-    root = directory / "catalog"
-    for title, argv in demo_steps(root, channel_url(channel_dir)):
-        out.rule(f"[bold]{title}")
-        if argv[0] == "git":
-            out.print(f"[dim]$ {' && '.join(shlex.join(c) for c in _git_commands(argv))}[/dim]")
-            _run_git_step(argv)
+    saved = {k: os.environ.get(k) for k in ("ENVCTL_HOME",)}
+    # Keep the demo's environments and package cache inside its own folder.
+    os.environ["ENVCTL_HOME"] = str(directory / "home")
+    try:
+        for step in demo_steps(directory, channel_url(channel_dir)):
+            if step.title:
+                out.rule(f"[bold]{step.title}")
+            out.print(f"[dim]$ {_narrate(step.argv)}[/dim]", markup=True, highlight=False)
+            code = _run_tool(step) if step.argv[0] in TOOLS else _run_envctl(step.argv)
+            if step.expect_failure and code == 0:
+                raise EnvctlError(f"demo step should have been refused: {_narrate(step.argv)}",
+                                  rule="demo")
+            if not step.expect_failure and code != 0:
+                raise EnvctlError(f"demo step failed ({code}): {_narrate(step.argv)}",
+                                  rule="demo", fix="run it by hand to see why")
             out.print()
-            continue
-        out.print(f"[dim]$ envctl {shlex.join(argv)}[/dim]")
-        try:
-            app(argv, prog_name="envctl", standalone_mode=False)
-        except SystemExit as exc:
-            if exc.code not in (0, None):
-                raise
-        out.print()
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
     out.rule("[bold green]Done")
-    out.print(f"The catalog is a git repository at {root}; try: envctl --catalog {root} show "
+    work = directory / "work"
+    out.print(f"The catalog clone is {work}; try: envctl --catalog {work} show "
               f"{DEMO_ENV}:v1 --json")
 
 
@@ -145,7 +215,11 @@ def demo(
                        show_default=False),
     ] = None,
 ) -> None:
-    """Run the whole loop on a throw-away catalog and a local channel: no network needed."""
+    """Run the whole loop on a throw-away catalog and a local channel: no network needed.
+
+    A git server with envctl's hook, a push, CI resolving and committing locks back
+    (signed), a refused rewrite of a frozen tag, then create and run the environment.
+    """
     if directory is None:
         with tempfile.TemporaryDirectory(prefix="envctl-demo-") as tmp:
             run_demo(Path(tmp))

@@ -20,8 +20,10 @@ Rules every backend keeps, implemented once here on top of a few primitives:
   right bytes: the key fixes what the content must be, so that is no overwrite.
 
 Backends implement ``_stat``, ``_read_chunks``, ``_create``, ``_replace``, ``_list``
-and ``describe``. Nothing here imports boto3 or pydantic; the typed record helpers
-import :mod:`envctl.store.records` when called.
+and ``describe``; ``_list_info`` and ``_delete`` serve garbage collection
+(:mod:`envctl.lifecycle.gc`), the one place objects are ever removed. Nothing here
+imports boto3 or pydantic; the typed record helpers import :mod:`envctl.store.records`
+when called.
 """
 
 from __future__ import annotations
@@ -97,6 +99,20 @@ class ObjectStat:
 
     size: int
     sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """A stored object as a listing sees it, for garbage collection.
+
+    ``modified`` is when the bytes were last written (POSIX seconds): a local file's
+    mtime, S3's ``LastModified``. gc never collects an object younger than its grace
+    period, so an upload in flight (objects put, record not yet committed) is safe.
+    """
+
+    key: str
+    size: int
+    modified: float
 
 
 # -- keys -------------------------------------------------------------------------------
@@ -288,6 +304,14 @@ class Store(ABC):
     def describe(self, key: str) -> str:
         """Where ``key`` is, as a path or URL a person can look up."""
 
+    def _list_info(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Like ``_list``, with each object's size and last write time."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list object times")
+
+    def _delete(self, key: str) -> None:
+        """Remove ``key``; a missing key is not an error."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete objects")
+
     # -- generic operations ---------------------------------------------------------
 
     def exists(self, key: str) -> bool:
@@ -296,6 +320,19 @@ class Store(ABC):
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys starting with ``prefix`` (``"pkgs/"``, ``"envs/linux-64/"``), sorted."""
         return self._list(check_prefix(prefix))
+
+    def list_info(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """:class:`ObjectInfo` of the keys starting with ``prefix``, sorted by key."""
+        return self._list_info(check_prefix(prefix))
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` from the store; deleting a missing key does nothing.
+
+        Only garbage collection calls this (write-once holds for every other writer):
+        it deletes records before the packages and locks they name, so a crash
+        between two deletes never leaves a record pointing at a missing object.
+        """
+        self._delete(check_key(key))
 
     def get_bytes(self, key: str) -> bytes:
         """The object's bytes, verified against its sha256 when the key is content-addressed."""

@@ -25,6 +25,7 @@ from envctl.errors import StoreError
 from envctl.store.base import (
     CHUNK_SIZE,
     MissingObjectError,
+    ObjectInfo,
     ObjectStat,
     Source,
     Store,
@@ -102,6 +103,38 @@ class LocalStore(Store):
                 if key.startswith(prefix):
                     keys.append(key)
         yield from sorted(keys)
+
+    def _list_info(self, prefix: str) -> Iterator[ObjectInfo]:
+        for key in self._list(prefix):
+            try:
+                st = (self.root / key).stat()
+            except FileNotFoundError:
+                continue  # deleted since it was listed
+            except OSError as exc:
+                raise self._os_error("read", key, exc) from None
+            yield ObjectInfo(key=key, size=st.st_size, modified=st.st_mtime)
+
+    # -- deletes ----------------------------------------------------------------------
+
+    def _delete(self, key: str) -> None:
+        path = self._path(key)
+        top = self.root / key.split("/", 1)[0]
+        try:
+            with self._locked():
+                path.unlink(missing_ok=True)
+                # Empty folders left behind (pkgs/<sha256>/) go too, up to the top folder.
+                # A writer's temp file keeps its folder non-empty, so the only loser is a
+                # writer between its mkdir and its mkstemp of this very key: it fails
+                # with a clear StoreError and a rerun succeeds.
+                parent = path.parent
+                while parent != top and parent.is_relative_to(top):
+                    try:
+                        parent.rmdir()
+                    except OSError:
+                        break  # not empty (or already gone): stop climbing
+                    parent = parent.parent
+        except OSError as exc:
+            raise self._os_error("delete", key, exc) from None
 
     # -- writes -----------------------------------------------------------------------
 

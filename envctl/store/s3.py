@@ -35,6 +35,7 @@ from envctl.errors import StoreError
 from envctl.store.base import (
     CHUNK_SIZE,
     MissingObjectError,
+    ObjectInfo,
     ObjectStat,
     Source,
     Store,
@@ -221,13 +222,28 @@ class S3Store(Store):
                 body.close()
 
     def _list(self, prefix: str) -> Iterator[str]:
+        for info in self._list_info(prefix):
+            yield info.key
+
+    def _list_info(self, prefix: str) -> Iterator[ObjectInfo]:
+        # ListObjectsV2 returns keys in UTF-8 binary order, sizes and LastModified for
+        # free: gc learns every object's age without a HEAD per key.
         full = self._full(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
         strip = len(self.prefix) + 1 if self.prefix else 0
         with self._errors("list", prefix or "/"):
             paginator = self.client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
                 for item in page.get("Contents", []):
-                    yield item["Key"][strip:]
+                    yield ObjectInfo(
+                        key=item["Key"][strip:],
+                        size=int(item["Size"]),
+                        modified=item["LastModified"].timestamp(),
+                    )
+
+    def _delete(self, key: str) -> None:
+        # DeleteObject of a missing key succeeds (204), which is the contract.
+        with self._errors("delete", key):
+            self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
 
     # -- writes -----------------------------------------------------------------------
 
