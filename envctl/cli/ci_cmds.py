@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from envctl.cli import common
+from envctl.cli.options import now
 
 if TYPE_CHECKING:
     from envctl.ci.report import Report
@@ -78,20 +78,43 @@ ResultsOpt = Annotated[
 ]
 
 
+EXAMPLES = {
+    "plan": """\
+[bold]Examples[/bold]
+
+  envctl ci plan --json                    # the changed tags since CI's last commit
+  envctl ci plan --max-jobs 4 --github-output   # a matrix for a fan-out workflow
+""",
+    "run": """\
+[bold]Examples[/bold]
+
+  envctl ci run --sign-key ~/.ssh/envctl-ci --store s3://bucket/envctl
+  envctl ci run --only team/env:v2 --no-commit --results out/1   # one shard
+  envctl ci run --since origin/main~5 --json
+""",
+    "commit": """\
+[bold]Examples[/bold]
+
+  envctl ci commit --results out/1 --results out/2 --sign-key ~/.ssh/envctl-ci
+""",
+    "refresh": """\
+[bold]Examples[/bold]
+
+  envctl ci refresh --sign-key ~/.ssh/envctl-ci   # nightly: re-resolve rolling tags
+""",
+}
+
+
 def register(app: typer.Typer) -> None:
     ci = typer.Typer(help=CI_HELP, no_args_is_help=True, rich_markup_mode="rich")
-    ci.command("plan")(plan_command)
-    ci.command("run")(run_command)
-    ci.command("commit")(commit_command)
-    ci.command("refresh")(refresh_command)
+    ci.command("plan", epilog=EXAMPLES["plan"])(plan_command)
+    ci.command("run", epilog=EXAMPLES["run"])(run_command)
+    ci.command("commit", epilog=EXAMPLES["commit"])(commit_command)
+    ci.command("refresh", epilog=EXAMPLES["refresh"])(refresh_command)
     app.add_typer(ci, name="ci")
 
 
 # -- shared -----------------------------------------------------------------------------
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 def _store(root: Path, url: str | None) -> Store:
@@ -336,7 +359,7 @@ def _run(ctx: typer.Context, *, refresh: bool, since: str | None, only: list[str
                          remote=remote, max_attempts=max_attempts, refresh=refresh,
                          sign_key=sign_key)
     with _Progress(not json_) as progress:
-        outcome, job = run_ci(root, opened, now=_now(), options=options, hooks=progress.hooks())
+        outcome, job = run_ci(root, opened, now=now(), options=options, hooks=progress.hooks())
     if results is not None and job is not None:
         write_results(results, job)
     _finish(outcome, json_=json_, report_path=report, summary=summary)
@@ -360,6 +383,6 @@ def commit_command(
     from envctl.ci.run import commit_results
 
     root = common.catalog_root(ctx)
-    outcome = commit_results(root, _store(root, store), results, now=_now(), sign_key=sign_key,
+    outcome = commit_results(root, _store(root, store), results, now=now(), sign_key=sign_key,
                              remote=remote, max_attempts=max_attempts)
     _finish(outcome, json_=json_, report_path=report, summary=summary)
