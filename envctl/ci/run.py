@@ -148,7 +148,7 @@ class _Work:
         return kept
 
     def _write(self, files: dict[str, bytes]) -> None:
-        from envctl.resolve.api import atomic_write
+        from envctl.fsutil import atomic_write
 
         for rel, data in files.items():
             atomic_write(self.repo.root / rel, data)

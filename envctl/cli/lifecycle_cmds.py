@@ -398,7 +398,7 @@ def sbom_command(
         sys.stdout.write(result.text)
         sys.stdout.flush()
         return
-    from envctl.resolve.api import atomic_write
+    from envctl.fsutil import atomic_write
 
     atomic_write(output.expanduser().absolute(), result.text.encode("utf-8"))
     common.console().print(

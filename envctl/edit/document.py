@@ -12,10 +12,7 @@ re-check that nobody changed the file meanwhile.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +30,7 @@ from envctl.edit.yamlstyle import (
     to_block,
 )
 from envctl.errors import CatalogError
+from envctl.fsutil import atomic_write
 from envctl.names import EnvName
 from envctl.spec import EnvFile, parse_env_file
 
@@ -161,30 +159,5 @@ def save_doc(doc: EnvDoc) -> EnvFile:
     """Validate the new text as an env file, then replace the file atomically."""
     text = _render(doc)
     env = parse_env_file(yamlio.load(text, file=doc.rel), file=doc.rel)
-    _atomic_write(doc.path, text.encode("utf-8"), expected=doc.original, rel=doc.rel)
+    atomic_write(doc.path, text.encode("utf-8"), expected=doc.original, rel=doc.rel)
     return env
-
-
-def _atomic_write(path: Path, data: bytes, *, expected: bytes | None, rel: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    current = path.read_bytes() if path.exists() else None
-    if current != expected:
-        raise CatalogError(
-            f"{rel} changed while envctl was editing it",
-            file=rel,
-            rule="concurrent-edit",
-            fix="run the command again",
-        )
-    mode = path.stat().st_mode & 0o777 if current is not None else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

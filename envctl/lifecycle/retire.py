@@ -19,10 +19,8 @@ Pending tags, pointers and mutable tags are not retired: fix or delete those ins
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from envctl import yamlio
 from envctl.catalog import Catalog, WorkTreeSource, find_root
 from envctl.errors import CatalogError, EnvctlError, NotFoundError, PolicyError
+from envctl.fsutil import atomic_write
 from envctl.lifecycle import RetiredTagWarning
 from envctl.names import parse_alias
 from envctl.spec import ConcreteTag, PointerTag, parse_env_file
@@ -136,25 +135,6 @@ def set_retired(data: bytes, tag: str, reason: str, *, file: str) -> bytes:
     return new.encode("utf-8")
 
 
-def _atomic_replace(path: Path, data: bytes, *, expected: bytes, rel: str) -> None:
-    if path.read_bytes() != expected:
-        raise CatalogError(f"{rel} changed while envctl was editing it", file=rel,
-                           rule="concurrent-edit", fix="run the command again")
-    mode = path.stat().st_mode & 0o777
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 # -- retire -------------------------------------------------------------------------------
 
 
@@ -216,7 +196,7 @@ def retire(
     if result.changed:
         path = base / rel
         original = path.read_bytes()
-        _atomic_replace(path, set_retired(original, alias.tag, reason, file=rel),
+        atomic_write(path, set_retired(original, alias.tag, reason, file=rel),
                         expected=original, rel=rel)
     if branch is None and not commit:
         return result

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -37,6 +36,7 @@ from typing import Any, Literal
 from envctl import __version__
 from envctl.catalog import Catalog, WorkTreeSource
 from envctl.errors import EnvctlError, Location, NotFoundError, SolveError
+from envctl.fsutil import atomic_write
 from envctl.meta import Meta, PlatformMeta, dump_meta
 from envctl.names import Alias, parse_alias
 from envctl.resolve.channels import ChannelRef, channel_refs
@@ -535,20 +535,6 @@ def tool_versions(*, pypi: bool) -> dict[str, str]:
         except PackageNotFoundError:
             tools[name] = "unknown"
     return tools
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file in the same folder, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- selecting what to resolve --------------------------------------------------------
