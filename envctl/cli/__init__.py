@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "envctl.cli.resolve_cmds",
     "envctl.cli.demo_cmd",
     "envctl.cli.consume_cmds",
+    "envctl.cli.adopt_cmds",
     "envctl.cli.check_cmds",
     "envctl.cli.ci_cmds",
     "envctl.cli.report_cmds",

@@ -25,6 +25,7 @@ EPILOG = """\
   envctl create ranking/base:stable --prefix ./env          # prints the id to pin
   envctl create 3de1...:3e61... --prefix ./env              # exactly that environment
   envctl create --pathspec TrainFlow/456/train --name train-456
+  envctl create --from-pack base-v3.tar --prefix ./env      # offline, from 'envctl pack'
   envctl envs
   envctl run ranking/base:v3 -- python -c "import numpy"
   envctl run --name ranking-v3 -- python -V
@@ -115,6 +116,12 @@ def create_command(
     force: Annotated[
         bool, typer.Option("--force", help="Replace another environment at the target.")
     ] = False,
+    from_pack: Annotated[
+        Path | None,
+        typer.Option("--from-pack", metavar="FILE",
+                     help="Install offline from a file 'envctl pack' wrote (a NAME:TAG or id "
+                     "given too must be what it holds).", show_default=False),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Create a locked environment, verifying every package file's sha256.
@@ -125,13 +132,31 @@ def create_command(
     """
     from envctl import api
 
-    resolved = api.resolve_ref(ref, catalog=_catalog(ctx, catalog_url), store=store,
-                               platform=platform, fetch=fetch, pathspec=pathspec)
-    result = api.install(resolved, prefix=prefix, name=name, force=force)
+    if from_pack is not None:
+        _check_from_pack(pathspec=pathspec, store=store, catalog_url=catalog_url, fetch=fetch)
+        from envctl.pack import create_from_pack
+
+        resolved, result = create_from_pack(from_pack, prefix=prefix, name=name,
+                                            platform=platform, expect=ref, force=force)
+    else:
+        resolved = api.resolve_ref(ref, catalog=_catalog(ctx, catalog_url), store=store,
+                                   platform=platform, fetch=fetch, pathspec=pathspec)
+        result = api.install(resolved, prefix=prefix, name=name, force=force)
     if json_:
         common.print_json({**resolved.to_dict(), **result.to_dict()})
         return
     _print_created(resolved, result)
+
+
+def _check_from_pack(**given: object) -> None:
+    """--from-pack installs what the file holds, offline: lookup options do not apply."""
+    from envctl.errors import EnvctlError
+
+    extra = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
+    if extra:
+        raise EnvctlError(f"--from-pack takes no {', '.join(extra)}", rule="invalid-arguments",
+                          fix="envctl create [NAME:TAG] --from-pack FILE (--prefix DIR | --name "
+                          "LOCAL) [--platform P]")
 
 
 def _print_created(resolved: ResolvedRef, result: MaterializeResult) -> None:
@@ -410,7 +435,7 @@ def export_command(
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return
-    from envctl.resolve.api import atomic_write
+    from envctl.fsutil import atomic_write
 
     atomic_write(output, data)
     common.err_console().print(f"wrote {output} ({fmt}, {resolved.platform})", markup=False)

@@ -1,0 +1,158 @@
+"""``envctl kernel install``: a kernelspec Jupyter finds, pointing into a locked env."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from envctl.cli.main import app
+from envctl.kernel import default_kernel_name, has_ipykernel, kernel_spec
+from envctl.lookup import ResolvedRef
+from envctl.resolve.lockfile import LockData, LockedPackage
+
+from .conftest import Resolved
+
+runner = CliRunner()
+
+
+def envctl(*args: str | Path):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result
+
+
+def one_error_line(result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.fixture
+def jupyter_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "jupyter-data"
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(path))
+    monkeypatch.setenv("JUPYTER_PATH", "")
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "0")
+    return path
+
+
+@pytest.mark.slow
+def test_kernel_install_writes_a_kernelspec_jupyter_finds(
+    resolved_catalog: Resolved, jupyter_dir: Path, warm_home: Path
+) -> None:
+    result = envctl("-C", resolved_catalog.root, "kernel", "install", "team/app:stable")
+    assert result.exit_code == 0, result.output
+    env_id = resolved_catalog.ids["v1"]["linux-64"]
+    req, full = env_id.split(":")
+    prefix = warm_home / "by-id" / full
+    directory = jupyter_dir / "kernels" / "envctl-team-app-v1"
+    assert result.stdout.splitlines()[:2] == [
+        f"installed kernel envctl-team-app-v1 (team/app:v1 ({req[:8]}:{full[:8]})) in "
+        f"{directory}",
+        f"  id       {env_id}",
+    ]
+    # The local channel has no ipykernel: registered anyway, with a clear warning and fix.
+    assert result.stderr.strip() == (
+        "warning: team/app:v1 does not contain ipykernel, so Jupyter lists the kernel but "
+        "cannot start it; add it in a new tag (envctl extend team/app:v1 --add ipykernel "
+        "--name team/app:<new tag>) and install the kernel for that tag")
+
+    spec = json.loads((directory / "kernel.json").read_text())
+    assert spec["argv"] == [str(prefix / "bin/python"), "-m", "ipykernel_launcher", "-f",
+                            "{connection_file}"]
+    assert spec["display_name"] == f"team/app:v1 ({req[:8]}:{full[:8]})"
+    assert spec["language"] == "python"
+    assert spec["env"]["CONDA_PREFIX"] == str(prefix)
+    assert spec["env"]["PATH"] == f"{prefix}/bin:${{PATH}}"
+    assert spec["metadata"]["envctl"] == {"alias": "team/app:v1", "id": env_id,
+                                          "platform": "linux-64", "prefix": str(prefix)}
+    assert (prefix / "conda-meta/envctl.json").is_file()  # the env was created
+    assert (prefix / "bin/python").exists()
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    manager = KernelSpecManager()
+    assert manager.find_kernel_specs()["envctl-team-app-v1"] == str(directory)
+    found = manager.get_kernel_spec("envctl-team-app-v1")
+    assert found.argv[0] == str(prefix / "bin/python")
+    assert found.display_name == spec["display_name"]
+
+    again = envctl("-C", resolved_catalog.root, "kernel", "install", "team/app:v1", "--json")
+    assert again.exit_code == 0, again.output
+    data = json.loads(again.stdout)
+    assert (data["replaced"], data["created_env"], data["id"]) == (True, False, env_id)
+
+
+@pytest.mark.slow
+def test_kernel_install_into_a_prefix_with_a_name(
+    resolved_catalog: Resolved, jupyter_dir: Path, warm_home: Path, tmp_path: Path
+) -> None:
+    shared = tmp_path / "hub"
+    result = envctl("-C", resolved_catalog.root, "kernel", "install", "team/app:v2",
+                    "--name", "App-Two", "--display-name", "App two", "--prefix", shared)
+    assert result.exit_code == 0, result.output
+    spec = json.loads((shared / "share/jupyter/kernels/app-two/kernel.json").read_text())
+    assert spec["display_name"] == "App two"
+    assert not jupyter_dir.exists()
+
+    both = envctl("-C", resolved_catalog.root, "kernel", "install", "team/app:v2", "--user",
+                  "--prefix", shared)
+    assert "give --user or --prefix, not both [invalid-arguments]" in one_error_line(both)
+
+
+@pytest.mark.slow
+def test_a_kernel_envctl_did_not_write_is_kept_unless_forced(
+    resolved_catalog: Resolved, jupyter_dir: Path, warm_home: Path
+) -> None:
+    theirs = jupyter_dir / "kernels" / "mine"
+    theirs.mkdir(parents=True)
+    (theirs / "kernel.json").write_text('{"argv": ["python"], "display_name": "Mine"}')
+    refused = envctl("-C", resolved_catalog.root, "kernel", "install", "team/app:v1",
+                     "--name", "mine")
+    line = one_error_line(refused)
+    assert f"a kernel 'mine' that envctl did not write exists at {theirs}" in line
+    assert "[kernel-exists] — choose another --name, or pass --force to replace it" in line
+    assert json.loads((theirs / "kernel.json").read_text())["display_name"] == "Mine"
+    forced = envctl("-C", resolved_catalog.root, "kernel", "install", "team/app:v1",
+                    "--name", "mine", "--force")
+    assert forced.exit_code == 0 and "replaced kernel mine" in forced.stdout
+    assert not list(theirs.parent.glob(".mine*"))  # no temp folders left
+
+
+def _resolved(*names: str, alias: str | None = "team/nb:v1") -> ResolvedRef:
+    packages = tuple(
+        LockedPackage(manager="conda", name=n, version="1", platform="linux-64",
+                      url=f"https://example.invalid/c/linux-64/{n}-1-0.conda", sha256="0" * 64)
+        for n in names)
+    lock = LockData(platforms=("linux-64",), channels=(), packages=packages)
+    return ResolvedRef(asked="x", alias=alias, req_id="a" * 40, full_id="b" * 40,
+                       platform="linux-64", lock=lock)
+
+
+def test_ipykernel_is_read_from_the_lock(tmp_path: Path) -> None:
+    assert has_ipykernel(_resolved("python", "ipykernel"))
+    assert not has_ipykernel(_resolved("python", "ipython"))
+
+
+def test_kernelspec_names_and_activation(tmp_path: Path) -> None:
+    assert default_kernel_name("team/app:v1.2", "b" * 40) == "envctl-team-app-v1.2"
+    assert default_kernel_name(None, "0123456789ab" + "c" * 28) == "envctl-0123456789ab"
+    prefix = tmp_path / "env"
+    (prefix / "conda-meta").mkdir(parents=True)
+    (prefix / "conda-meta/state").write_text('{"env_vars": {"MY_VAR": "1"}}')
+    spec = kernel_spec(_resolved("ipykernel", alias=None), prefix)
+    assert spec["display_name"] == "envctl (aaaaaaaa:bbbbbbbb)"
+    assert spec["env"]["MY_VAR"] == "1"
+    assert spec["argv"][0] == str(prefix / "bin/python")
+    # activate.d scripts run first, as 'envctl run' runs them.
+    (prefix / "etc/conda/activate.d").mkdir(parents=True)
+    (prefix / "etc/conda/activate.d/java.sh").write_text("export JAVA_HOME=$CONDA_PREFIX\n")
+    wrapped = kernel_spec(_resolved("ipykernel"), prefix)["argv"]
+    assert wrapped[:2] == ["bash", "-c"] and wrapped[-5:] == [
+        str(prefix / "bin/python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
