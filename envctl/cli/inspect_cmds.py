@@ -61,6 +61,7 @@ and, once locked, the packages installed.
   envctl show ranking/base:stable --platform linux-64
   envctl show ranking/base --json
   envctl show 0a1b...:9f8e...      # a req_id:full_id from a run's logs
+  envctl show --pathspec TrainFlow/456/train   # the environment a run's step used
 """
 
 JsonOpt = common.JsonOpt
@@ -166,20 +167,44 @@ def _list_table(envs: list[EnvSummary]) -> object:
 
 def show_command(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="NAME[:TAG] or REQ_ID:FULL_ID.")],
+    name: Annotated[
+        str | None, typer.Argument(help="NAME[:TAG] or REQ_ID:FULL_ID.", show_default=False)
+    ] = None,
     *,
+    pathspec: Annotated[
+        str | None,
+        typer.Option("--pathspec", metavar="FLOW/RUN/STEP", show_default=False,
+                     help="The environment a run's step used (envctl's run registry)."),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", metavar="URL", show_default=False,
+                     help="Store whose run records --pathspec may read (default: "
+                     "$ENVCTL_STORE, catalog.yaml)."),
+    ] = None,
     platform: Annotated[
         str | None, typer.Option("--platform", "-p", help="Only this platform.")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    from envctl.describe import show_environment
+    from envctl import api
+    from envctl.errors import EnvctlError
 
-    view = show_environment(common.open_catalog(ctx), name, platform=platform)
+    if (name is None) == (pathspec is None):
+        raise EnvctlError("give exactly one of NAME and --pathspec", rule="invalid-arguments",
+                          fix="envctl show team/env:v1, or envctl show --pathspec Flow/12/step")
+    view = api.show(name, pathspec=pathspec, catalog=common.open_catalog(ctx), store=store,
+                    platform=platform)
     if as_json:
-        common.print_json(view.to_dict())
+        data = view.to_dict()
+        if pathspec is not None:
+            data = {"pathspec": pathspec, "id": view.asked, **data}
+        common.print_json(data)
         return
-    _render_view(common.console(), view)
+    out = common.console()
+    if pathspec is not None:
+        out.print(f"{pathspec} ran in {view.asked}", markup=False)
+    _render_view(out, view)
 
 
 def _render_view(out: Console, view: EnvView) -> None:

@@ -35,6 +35,11 @@ What it does, following Metaflow's named environments:
 
 ``func.envctl_env`` is the :class:`NamedEnv` binding: ``.resolved`` (ids, alias),
 ``.prefix``, ``.python``, ``.create()``, ``.run(argv)``.
+
+The real Metaflow step decorator (``metaflow_extensions/envctl/plugins``: ``from
+metaflow import named_env`` or ``--with named_env:name=...``) runs the step body in
+the environment's own interpreter. It shares :class:`NamedEnv`, :class:`ExecVariables`
+and :func:`task_launch` from here; this module stays importable without Metaflow.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ import functools
 import inspect
 import os
 import subprocess
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -84,6 +89,101 @@ def exec_environ(base: Mapping[str, str] | None = None) -> dict[str, str]:
     for var, value in _metaflow_current().items():
         env.setdefault(var, value)
     return env
+
+
+#: Prefix of the variables that carry a run's parameters (``METAFLOW_INIT_ALPHA``).
+PARAM_PREFIX = "METAFLOW_INIT_"
+
+#: Variables only known once a task exists: a name using them needs ``fetch_at_exec``.
+TASK_ONLY_VARIABLES = frozenset({"METAFLOW_TASK_ID"})
+
+
+def param_variable(param: str) -> str:
+    """``METAFLOW_INIT_<PARAM>`` for a parameter, as Metaflow spells it for schedulers."""
+    return PARAM_PREFIX + param.upper().replace("-", "_")
+
+
+class ExecVariables(Mapping[str, str]):
+    """What ``@{VAR}`` sees in a Metaflow runtime: ``base`` (the process's environment)
+    overlaid with what the runtime knows (run id, step name...), plus ``lazy`` values
+    computed on first use only, so a name that uses no parameter never reads one from
+    the datastore."""
+
+    def __init__(
+        self,
+        base: Mapping[str, str] | None = None,
+        known: Mapping[str, str] | None = None,
+        lazy: Mapping[str, Callable[[], str]] | None = None,
+    ) -> None:
+        self._base = dict(os.environ if base is None else base)
+        # The runtime's own values win: an outer run's METAFLOW_RUN_ID may be inherited.
+        self._known = {k: v for k, v in (known or {}).items() if v is not None}
+        self._lazy = dict(lazy or {})
+
+    def __getitem__(self, key: str) -> str:
+        if key in self._known:
+            return self._known[key]
+        if key in self._lazy:
+            self._known[key] = str(self._lazy.pop(key)())
+            return self._known[key]
+        return self._base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._base, **dict.fromkeys(self._lazy), **self._known})
+
+    def __len__(self) -> int:
+        return len({**self._base, **dict.fromkeys(self._lazy), **self._known})
+
+
+def exec_hint(error: EnvctlError, *, fetch_at_exec: bool) -> EnvctlError:
+    """``error`` with a better fix when a deploy-time name uses a task-time variable."""
+    if fetch_at_exec or error.rule != "unset-variable":
+        return error
+    # The message starts with the variable reference that failed ("@{VAR} in ...").
+    late = [v for v in TASK_ONLY_VARIABLES if error.message.startswith("@{" + v + "}")]
+    if error.message.startswith("@{" + PARAM_PREFIX):
+        late.append(PARAM_PREFIX + "<PARAM>")
+    if not late:
+        return error
+    return type(error)(
+        error.message, file=error.file, tag=error.tag, rule=error.rule,
+        fix=f"{late[0]} is only known when the step runs: add fetch_at_exec=True",
+    )
+
+
+#: What a step's environment must provide for Metaflow to start a task in it: an
+#: interpreter, and ``requests`` (``import metaflow`` loads the metadata service client).
+TASK_NEEDS = ("python", "requests")
+
+
+def missing_for_tasks(package_names: Iterable[str]) -> list[str]:
+    """Which of :data:`TASK_NEEDS` an environment with these packages lacks."""
+    have = {name.lower().replace("_", "-") for name in package_names}
+    return [need for need in TASK_NEEDS if need not in have]
+
+
+def task_launch(
+    prefix: Path, extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """How to start a step's task in ``prefix``: the head of its command line (the env's
+    python, wrapped to source ``activate.d`` scripts when the env has any) and the
+    variables to set on top of ``base`` (default: this process's environment).
+
+    ``extra`` is laid over the activation (e.g. ``PYTHONPATH`` of Metaflow's code).
+    Variables activation removes (a caller's ``PYTHONHOME``, ``VIRTUAL_ENV``) come back
+    empty: a launcher can only add variables, and Python treats an empty one as unset.
+    """
+    from envctl.activate import activation_command, activation_env
+
+    before = dict(os.environ if base is None else base)
+    after = activation_env(prefix, before)
+    changes = {k: v for k, v in after.items() if before.get(k) != v}
+    changes.update({k: "" for k in before if k not in after})
+    # A user site-packages would shadow the environment's packages.
+    changes["PYTHONNOUSERSITE"] = "1"
+    changes.update(extra or {})
+    python = str(prefix / ("python.exe" if os.name == "nt" else "bin/python"))
+    return activation_command(prefix, [python]), changes
 
 
 class NamedEnv:
@@ -129,7 +229,8 @@ class NamedEnv:
 
     def resolve(self, environ: Mapping[str, str] | None = None) -> ResolvedRef:
         """Interpolate ``@{VAR}`` from ``environ`` (default: the process) and resolve."""
-        from envctl.lookup import resolve_ref
+        # The API's resolve_ref, not lookup's: a retired tag warns or is refused here too.
+        from envctl.api import resolve_ref
         from envctl.names import interpolate
 
         env = os.environ if environ is None else environ
