@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envctl.activate import activation_command, activation_env
-from envctl.errors import CatalogError, EnvctlError, NotFoundError
-from envctl.lookup import ResolvedRef, open_catalog, open_store
+from envctl.errors import EnvctlError, NotFoundError
+from envctl.lookup import ResolvedRef, open_catalog, open_store, try_catalog
 from envctl.lookup import resolve_ref as _lookup_ref
 
 if TYPE_CHECKING:
@@ -66,13 +66,8 @@ def resolve_ref(
     ``retired_policy`` applied: a retired tag warns (``RetiredTagWarning``) or is refused."""
     from envctl.lifecycle.retire import check_retired
 
-    cat: Catalog | None = None
-    try:
-        cat = open_catalog(catalog, fetch=fetch)
-    except CatalogError as exc:
-        # No catalog found and none asked for: lookup falls back to the store.
-        if catalog is not None or os.environ.get("ENVCTL_CATALOG") or exc.rule != "not-a-catalog":
-            raise
+    # No catalog found and none asked for: lookup falls back to the store.
+    cat, _ = try_catalog(catalog, fetch)
     resolved = _lookup_ref(ref, catalog=cat if cat is not None else catalog, store=store,
                            platform=platform, fetch=fetch, pathspec=pathspec,
                            any_platform=any_platform)
@@ -119,13 +114,8 @@ def install(
 
     st = open_store(store) if store is not None else resolved.store
     record = PrefixRecord(
-        alias=resolved.alias,
-        asked=resolved.asked,
+        **resolved.identity(),
         pathspec=resolved.pathspec,
-        req_id=resolved.req_id,
-        full_id=resolved.full_id,
-        platform=resolved.platform,
-        lock_sha256=resolved.lock_sha256,
         created_at=datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         envctl_version=__version__,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -48,3 +49,24 @@ def atomic_write(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Rename the directory ``new`` to ``target``, replacing what is there.
+
+    An existing ``target`` moves aside first, so the name always holds a complete
+    directory, old or new: the old one is deleted once ``new`` is in place, and moved
+    back if the rename fails.
+    """
+    if not target.exists():
+        os.rename(new, target)
+        return
+    trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.rename(target, trash / "old")
+    try:
+        os.rename(new, target)
+    except BaseException:
+        os.rename(trash / "old", target)
+        raise
+    finally:
+        shutil.rmtree(trash, ignore_errors=True)

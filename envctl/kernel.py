@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envctl.errors import EnvctlError
+from envctl.fsutil import replace_dir
 
 if TYPE_CHECKING:
     from envctl.catalog import Catalog
@@ -186,19 +187,7 @@ def write_kernelspec(directory: Path, spec: dict[str, Any], *, force: bool = Fal
     try:
         (tmp / KERNEL_FILE).write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
         os.chmod(tmp, 0o755)
-        if replaced:
-            # Old one aside first, so the name always holds a complete kernelspec.
-            trash = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
-            os.rename(directory, trash / "old")
-            try:
-                os.rename(tmp, directory)
-            except BaseException:
-                os.rename(trash / "old", directory)
-                raise
-            finally:
-                shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.rename(tmp, directory)
+        replace_dir(tmp, directory)  # the name always holds a complete kernelspec
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return replaced

@@ -52,6 +52,18 @@ class ResolvedRef:
     def env_id(self) -> str:
         return f"{self.req_id}:{self.full_id}"
 
+    def identity(self) -> dict[str, Any]:
+        """The fields a record of an environment made from this reference keeps (the
+        prefix record, a run record): what was asked, the alias, the ids, the lock."""
+        return {
+            "asked": self.asked,
+            "alias": self.alias,
+            "req_id": self.req_id,
+            "full_id": self.full_id,
+            "platform": self.platform,
+            "lock_sha256": self.lock_sha256,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "asked": self.asked,
@@ -198,7 +210,7 @@ def resolve_ref(
             rule="invalid-arguments",
             fix="NAME[:TAG], REQ_ID:FULL_ID, or --pathspec Flow/run/step",
         )
-    cat, cat_error = _try_catalog(catalog, fetch)
+    cat, cat_error = try_catalog(catalog, fetch)
     st = open_store(store, catalog=cat)
     if pathspec is not None:
         from envctl.runs import lookup_run
@@ -233,7 +245,7 @@ def _replace(found: ResolvedRef, **changes: Any) -> ResolvedRef:
     return replace(found, **changes)
 
 
-def _try_catalog(
+def try_catalog(
     catalog: Catalog | str | os.PathLike[str] | None, fetch: bool | None
 ) -> tuple[Catalog | None, EnvctlError | None]:
     """The catalog, or (when none was named and none is found) the reason, for later."""

@@ -41,11 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import field_validator
-
 from envctl.errors import EnvctlError, LockfileError, NotFoundError, StoreError
-from envctl.models import StrictModel
-from envctl.names import is_40hex
+from envctl.fsutil import atomic_write, replace_dir
+from envctl.models import Hex40, StrictModel, dump_json
 
 if TYPE_CHECKING:
     from envctl.resolve.lockfile import LockData, LockedPackage
@@ -111,21 +109,14 @@ class PrefixRecord(StrictModel):
     alias: str | None = None
     asked: str | None = None
     pathspec: str | None = None
-    req_id: str
-    full_id: str
+    req_id: Hex40
+    full_id: Hex40
     platform: str
     lock_sha256: str | None = None
     conda_packages: int = 0
     pypi_packages: int = 0
     created_at: str | None = None
     envctl_version: str | None = None
-
-    @field_validator("req_id", "full_id")
-    @classmethod
-    def _hex(cls, value: str) -> str:
-        if not is_40hex(value):
-            raise ValueError("must be 40 lower-case hex characters")
-        return value
 
     @property
     def env_id(self) -> str:
@@ -151,23 +142,8 @@ def read_record(prefix: Path) -> PrefixRecord | None:
     return validate(PrefixRecord, data, file=str(path), fix="create the environment again")
 
 
-def _dump_record(record: PrefixRecord) -> bytes:
-    text = json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True)
-    return (text + "\n").encode("utf-8")
-
-
 def _write_record(prefix: Path, record: PrefixRecord) -> None:
-    path = prefix / RECORD_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".envctl.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(_dump_record(record))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(prefix / RECORD_FILE, dump_json(record))
 
 
 # -- events and results -------------------------------------------------------------------
@@ -414,24 +390,11 @@ def _check_target(prefix: Path, wanted: PrefixRecord, *, force: bool) -> PrefixR
 
 
 def _move_into_place(tmp: Path, prefix: Path) -> None:
-    if not prefix.exists():
-        os.rename(tmp, prefix)
-        return
-    if not any(prefix.iterdir()):
+    if prefix.exists() and not any(prefix.iterdir()):
         prefix.rmdir()
-        os.rename(tmp, prefix)
-        return
     # Replacing (--force): the old env moves aside first, so the name always holds a
     # complete environment, old or new.
-    trash = Path(tempfile.mkdtemp(prefix=f".{prefix.name}.old-", dir=prefix.parent))
-    os.rename(prefix, trash / "env")
-    try:
-        os.rename(tmp, prefix)
-    except BaseException:
-        os.rename(trash / "env", prefix)
-        raise
-    finally:
-        shutil.rmtree(trash, ignore_errors=True)
+    replace_dir(tmp, prefix)
 
 
 # -- installing ---------------------------------------------------------------------------

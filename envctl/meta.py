@@ -11,24 +11,16 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from envctl.models import StrictModel, validate
-from envctl.names import is_40hex
+from envctl.models import Hex40, Sha256, StrictModel, validate
 from envctl.spec import Request
 
 META_VERSION = "1"
 
 
 class PlatformMeta(StrictModel):
-    req_id: str
-    full_id: str
+    req_id: Hex40
+    full_id: Hex40
     request: Request
-
-    @field_validator("req_id", "full_id")
-    @classmethod
-    def _hex(cls, value: str) -> str:
-        if not is_40hex(value):
-            raise ValueError("must be 40 lower-case hex characters")
-        return value
 
 
 class Meta(StrictModel):
@@ -42,7 +34,7 @@ class Meta(StrictModel):
     tools: dict[str, str] = Field(
         default_factory=dict, description="solver versions, e.g. py-rattler and uv"
     )
-    lock_sha256: str
+    lock_sha256: Sha256
     platforms: dict[str, PlatformMeta] = Field(default_factory=dict)
 
     @field_validator("version")
@@ -52,13 +44,6 @@ class Meta(StrictModel):
             raise ValueError(
                 f"meta version {value!r} is newer than this envctl understands; upgrade envctl"
             )
-        return value
-
-    @field_validator("lock_sha256")
-    @classmethod
-    def _sha256(cls, value: str) -> str:
-        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
-            raise ValueError("must be 64 lower-case hex characters")
         return value
 
     def env_ids(self) -> dict[str, str]:

@@ -1,20 +1,50 @@
-"""Shared pydantic base and the one place that turns a ValidationError into file:line errors."""
+"""Shared pydantic base, field types and JSON form, and the one place that turns a
+ValidationError into file:line errors."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import json
+import re
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from envctl.errors import CatalogError, MultipleErrors
+from envctl.names import is_40hex
 
 M = TypeVar("M", bound=BaseModel)
+
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 class StrictModel(BaseModel):
     """Unknown keys are errors (a typo must not be silently ignored); instances are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _hex40(value: str) -> str:
+    if not is_40hex(value):
+        raise ValueError("must be 40 lower-case hex characters")
+    return value
+
+
+def _sha256(value: str) -> str:
+    if _SHA256_RE.fullmatch(value) is None:
+        raise ValueError("must be 64 lower-case hex characters")
+    return value
+
+
+#: One half of an environment id (``req_id`` or ``full_id``): 40 lower-case hex characters.
+Hex40 = Annotated[str, AfterValidator(_hex40)]
+#: A sha256 digest: 64 lower-case hex characters.
+Sha256 = Annotated[str, AfterValidator(_sha256)]
+
+
+def dump_json(model: BaseModel) -> bytes:
+    """Deterministic JSON bytes: sorted keys, two-space indent, one trailing newline."""
+    text = json.dumps(model.model_dump(mode="json"), indent=2, sort_keys=True)
+    return (text + "\n").encode("utf-8")
 
 
 def line_of(data: Any, loc: tuple[Any, ...]) -> int | None:

@@ -47,7 +47,7 @@ from typing import IO, TYPE_CHECKING, Any
 from pydantic import Field
 
 from envctl.errors import CatalogError, EnvctlError, NotFoundError
-from envctl.models import StrictModel
+from envctl.models import StrictModel, dump_json
 from envctl.yamlio import MAX_LOCK_BYTES
 
 if TYPE_CHECKING:
@@ -212,7 +212,7 @@ def write_pack(
         with os.fdopen(fd, "wb") as handle, tarfile.open(
             fileobj=handle, mode="w", format=tarfile.PAX_FORMAT
         ) as tar:
-            _add_bytes(tar, MANIFEST, _dump_manifest(manifest))
+            _add_bytes(tar, MANIFEST, dump_json(manifest))
             _add_bytes(tar, LOCK_MEMBER, first.lock_bytes)
             if meta is not None:
                 _add_bytes(tar, META_MEMBER, meta)
@@ -225,10 +225,6 @@ def write_pack(
     finally:
         tmp.unlink(missing_ok=True)
     return PackResult(out, digest, out.stat().st_size, manifest)
-
-
-def _dump_manifest(manifest: PackManifest) -> bytes:
-    return (json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True) + "\n").encode()
 
 
 def _info(name: str, size: int) -> tarfile.TarInfo:

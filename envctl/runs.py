@@ -15,18 +15,14 @@ Two places, both keyed ``runs/<Flow>/<run>/<step>.json``:
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import field_validator
-
 from envctl.errors import EnvctlError, InvalidNameError, NotFoundError, StoreError
-from envctl.models import StrictModel, validate
-from envctl.names import is_40hex
+from envctl.fsutil import atomic_write
+from envctl.models import Hex40, StrictModel, dump_json, validate
 
 if TYPE_CHECKING:
     from envctl.store.base import Store
@@ -72,18 +68,11 @@ class RunRecord(StrictModel):
     pathspec: str
     asked: str | None = None
     alias: str | None = None
-    req_id: str
-    full_id: str
+    req_id: Hex40
+    full_id: Hex40
     platform: str
     lock_sha256: str | None = None
     recorded_at: str | None = None
-
-    @field_validator("req_id", "full_id")
-    @classmethod
-    def _hex(cls, value: str) -> str:
-        if not is_40hex(value):
-            raise ValueError("must be 40 lower-case hex characters")
-        return value
 
     @property
     def env_id(self) -> str:
@@ -95,10 +84,6 @@ class RunRecord(StrictModel):
             other.full_id,
             other.platform,
         )
-
-
-def _dump(record: RunRecord) -> bytes:
-    return (json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True) + "\n").encode()
 
 
 def _load(data: bytes, where: str) -> RunRecord:
@@ -122,22 +107,14 @@ def register_run(
 ) -> None:
     """Record which environment a step used, locally and (if given) in the store."""
     pathspec = parse_pathspec(record.pathspec)
-    path = local_path(pathspec, home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".run.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(_dump(record))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = dump_json(record)
+    atomic_write(local_path(pathspec, home), data)
     if store is None:
         return
     from envctl.store.base import WriteOnceError
 
     try:
-        store.put_bytes(pathspec.key, _dump(record))
+        store.put_bytes(pathspec.key, data)
     except WriteOnceError:
         existing = _load(store.get_bytes(pathspec.key), store.describe(pathspec.key))
         if not existing.same_environment(record):

@@ -193,6 +193,7 @@ def pack_command(
     """
     from rich.markup import escape
 
+    from envctl.cli.lifecycle_cmds import human_size
     from envctl.pack import pack
 
     result = pack(ref, output, platforms=platform or [], catalog=_catalog(ctx, catalog_url),
@@ -204,19 +205,10 @@ def pack_command(
     manifest = result.manifest
     out.print(f"packed [bold]{escape(manifest.alias or ref)}[/bold] into "
               f"{escape(str(output))}: {len(manifest.packages)} package files, "
-              f"{_size(result.size)}")
+              f"{human_size(result.size)}")
     for name, ids in sorted(manifest.platforms.items()):
         out.print(f"  {name:<10} {ids.req_id}:{ids.full_id}")
     out.print(f"  sha256   {result.sha256}")
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 # -- kernel install -----------------------------------------------------------------------------

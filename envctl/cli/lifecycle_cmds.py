@@ -118,7 +118,8 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def _size(n: int) -> str:
+def human_size(n: int) -> str:
+    """``512 B``, ``1.5 KiB`` ... ``2.0 TiB``."""
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if value < 1024 or unit == "TiB":
@@ -209,7 +210,7 @@ def _print_verify(report: VerifyReport) -> None:
         out.print(f"[dim]skipped {_escape(tag)}: {_escape(why)}[/dim]")
     where = f" at {report.rev[:12]}" if report.rev else ""
     summary = (f"{len(report.tags)} tags{where}, {report.objects} objects "
-               f"({_size(report.bytes)} re-hashed) in {_escape(report.store)}")
+               f"({human_size(report.bytes)} re-hashed) in {_escape(report.store)}")
     errors = sum(1 for p in report.problems if p.severity == "error")
     if report.ok:
         out.print(f"[green]ok[/green] {summary}")
@@ -276,7 +277,7 @@ def gc_command(
 
 def _listing(out: Any, items: list[Any], limit: int = 20) -> None:
     for item in items[:limit]:
-        out.print(f"  {item.kind:<8} {_escape(item.key)}  [dim]{_size(item.size)}[/dim]")
+        out.print(f"  {item.kind:<8} {_escape(item.key)}  [dim]{human_size(item.size)}[/dim]")
     if len(items) > limit:
         out.print(f"  [dim]... and {len(items) - limit} more (--json lists them all)[/dim]")
 
@@ -287,15 +288,15 @@ def _print_gc(report: GcReport) -> None:
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/yellow] {_escape(warning)}")
     out.print(f"{_escape(report.store)} at {report.rev[:12]}: {report.objects} objects, "
-              f"{_size(report.bytes)}; {len(report.garbage)} unreferenced and out of "
-              f"retention ({_size(report.garbage_bytes)})")
+              f"{human_size(report.bytes)}; {len(report.garbage)} unreferenced and out of "
+              f"retention ({human_size(report.garbage_bytes)})")
     if report.dry_run:
         verb = "would delete"
         items = report.deletable
     else:
         verb = "deleted"
         items = report.deleted
-    out.print(f"[bold]{verb} {len(items)} objects ({_size(sum(i.size for i in items))})"
+    out.print(f"[bold]{verb} {len(items)} objects ({human_size(sum(i.size for i in items))})"
               "[/bold]")
     _listing(out, items)
     waiting = [g for g in report.garbage if g.key in report.waiting]

@@ -289,13 +289,8 @@ class NamedEnv:
         resolved = self.resolved
         register_run(
             RunRecord(
+                **resolved.identity(),
                 pathspec=pathspec,
-                asked=resolved.asked,
-                alias=resolved.alias,
-                req_id=resolved.req_id,
-                full_id=resolved.full_id,
-                platform=resolved.platform,
-                lock_sha256=resolved.lock_sha256,
                 recorded_at=datetime.now(UTC).replace(microsecond=0).isoformat(),
             ),
             store=resolved.store,

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from envctl.config import Platform
 from envctl.errors import EnvctlError, StoreError
-from envctl.models import StrictModel
+from envctl.models import Hex40, Sha256, StrictModel, dump_json
 from envctl.names import is_40hex, parse_env_name, parse_tag
 from envctl.resolve.ids import full_id as compute_full_id
 from envctl.store.base import is_sha256, package_key
@@ -31,18 +31,6 @@ from envctl.store.base import is_sha256, package_key
 RECORD_VERSION = "1"
 
 R = TypeVar("R", bound=BaseModel)
-
-
-def _sha256(value: str) -> str:
-    if not is_sha256(value):
-        raise ValueError("must be 64 lower-case hex characters")
-    return value
-
-
-def _hex40(value: str) -> str:
-    if not is_40hex(value):
-        raise ValueError("must be 40 lower-case hex characters")
-    return value
 
 
 def _known_version(value: str) -> str:
@@ -58,7 +46,7 @@ class PackageRecord(StrictModel):
     """One file an environment installs (conda or PyPI), stored at ``pkgs/<sha256>/<filename>``."""
 
     filename: str
-    sha256: str
+    sha256: Sha256
     size: int = Field(ge=0)
     url: str = Field(description="where CI fetched it (the channel or index URL), for provenance")
 
@@ -71,24 +59,20 @@ class PackageRecord(StrictModel):
             raise ValueError(exc.message) from None
         return value
 
-    _check_sha256 = field_validator("sha256")(_sha256)
-
 
 class EnvRecord(StrictModel):
     version: str = RECORD_VERSION
     platform: Platform
-    req_id: str
-    full_id: str
+    req_id: Hex40
+    full_id: Hex40
     alias: str = Field(description="the name:tag that first produced this environment")
-    lock_sha256: str
+    lock_sha256: Sha256
     packages: list[PackageRecord]
     resolved_at: str
     resolved_by: str
     envctl_version: str
 
     _check_version = field_validator("version")(_known_version)
-    _check_ids = field_validator("req_id", "full_id")(_hex40)
-    _check_lock = field_validator("lock_sha256")(_sha256)
 
     @field_validator("packages")
     @classmethod
@@ -122,10 +106,8 @@ class EnvRecord(StrictModel):
 
 
 class AliasTarget(StrictModel):
-    req_id: str
-    full_id: str
-
-    _check_ids = field_validator("req_id", "full_id")(_hex40)
+    req_id: Hex40
+    full_id: Hex40
 
     def __str__(self) -> str:
         return f"{self.req_id}:{self.full_id}"
@@ -140,12 +122,11 @@ class AliasRecord(StrictModel):
         default=None, description="for a pointer (points_to), the immutable tag it names"
     )
     platforms: dict[Platform, AliasTarget]
-    lock_sha256: str
+    lock_sha256: Sha256
     commit: str = Field(description="the catalog commit that locked or moved this tag")
     published_at: str
 
     _check_version = field_validator("version")(_known_version)
-    _check_lock = field_validator("lock_sha256")(_sha256)
 
     @field_validator("name")
     @classmethod
@@ -196,10 +177,8 @@ class AliasRecord(StrictModel):
         return self.model_dump(exclude=ignore) == other.model_dump(exclude=ignore)
 
 
-def dump_record(record: BaseModel) -> bytes:
-    """Deterministic JSON bytes: sorted keys, two-space indent, one trailing newline."""
-    text = json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True)
-    return (text + "\n").encode("utf-8")
+#: Deterministic JSON bytes: sorted keys, two-space indent, one trailing newline.
+dump_record = dump_json
 
 
 def _load(model: type[R], data: bytes, *, where: str) -> R:
