@@ -2,9 +2,16 @@
 
 The files come from ``envctl/templates/*.j2`` (a sandboxed jinja2 environment:
 the values are the user's own, but nothing in a template should be able to
-reach Python). The generated ``catalog.yaml`` is read back with the same
-loader and model every other command uses before anything is written, so
-``init`` can never leave a catalog that ``lint`` would refuse.
+reach Python; ``_*.j2`` are partials the others include). The generated
+``catalog.yaml`` is read back with the same loader and model every other command
+uses before anything is written, so ``init`` can never leave a catalog that
+``lint`` would refuse.
+
+The workflows install the envctl that ``--envctl-spec`` names (a pip spec the
+catalog's owner controls: a VCS URL at a tag, a wheel URL) or, without it, the one
+the repository variable ``ENVCTL_PIP_SPEC`` names, and fail with a clear error when
+neither is set. Never the bare name ``envctl``: on PyPI that is an unrelated project,
+and the resolve workflow runs it in the job that holds the CI signing key.
 """
 
 from __future__ import annotations
@@ -35,6 +42,14 @@ TEMPLATES: dict[str, str] = {
     "refresh.yml.j2": ".github/workflows/refresh.yml",
 }
 KEEP_FILES = ("envs/.gitkeep", "locks/.gitkeep")
+
+#: The repository variable the workflows read the envctl pip spec from, when init was
+#: not given one.
+ENVCTL_SPEC_VARIABLE = "ENVCTL_PIP_SPEC"
+_SPEC_FIX = (
+    "give a pip spec you control, e.g. --envctl-spec git+https://github.com/ORG/envctl@v0.1.0 "
+    "or a wheel URL (PyPI's 'envctl' is an unrelated project)"
+)
 
 # Used only when git has no identity configured, so init works on a fresh machine or CI
 # runner; a configured user.name / user.email always wins.
@@ -94,6 +109,28 @@ def parse_signer_option(text: str) -> tuple[str, str]:
     return principal.strip(), key
 
 
+def check_envctl_spec(spec: str) -> str:
+    """The ``--envctl-spec`` of ``init``: a pip spec for a URL or path, never a bare name.
+
+    A spec without ``/`` is a name that pip looks up on an index (``envctl``,
+    ``envctl==0.1``): on PyPI that name belongs to an unrelated project, so it is
+    refused. The spec is written into the workflows as a YAML string and reaches the
+    shell only as a quoted variable; line breaks and GitHub expressions are refused.
+    """
+    text = spec.strip()
+    if not text or "/" not in text or text.startswith("-"):
+        raise CatalogError(
+            f"--envctl-spec {spec!r} is not a URL or path; pip would fetch it from an index",
+            rule="invalid-option", fix=_SPEC_FIX,
+        )
+    if "${{" in text or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise CatalogError(
+            f"--envctl-spec {spec!r} holds a line break, control character or '${{{{'",
+            rule="invalid-option", fix=_SPEC_FIX,
+        )
+    return text
+
+
 def init_catalog(
     dest: str | os.PathLike[str],
     *,
@@ -102,17 +139,21 @@ def init_catalog(
     store: str | None = None,
     pypi_index: str | None = None,
     signers: Mapping[str, str] | None = None,
+    mutable_tags: Sequence[str] | None = None,
+    envctl_spec: str | None = None,
     force: bool = False,
 ) -> Path:
     """Create a catalog git repository at ``dest`` with one initial commit; return its path.
 
     ``dest`` must be missing or empty unless ``force``; with ``force`` files that already
     exist there are kept as they are (only a second ``catalog.yaml`` is refused).
+    ``envctl_spec`` is what the workflows ``pip install`` (see the module docstring).
     """
     root = Path(dest).expanduser().absolute()
-    config = _config(channels, platforms, store, pypi_index, signers)
+    config = _config(channels, platforms, store, pypi_index, signers, mutable_tags)
+    spec = None if envctl_spec is None else check_envctl_spec(envctl_spec)
     _check_destination(root, force=force)
-    rendered = _render_all(config)
+    rendered = _render_all(config, spec)
     written = _write_files(root, rendered)
     _commit(root, config.branch, written)
     return root
@@ -124,12 +165,13 @@ def _config(
     store: str | None,
     pypi_index: str | None,
     signers: Mapping[str, str] | None = None,
+    mutable_tags: Sequence[str] | None = None,
 ) -> CatalogConfig:
     data: dict[str, object] = {
         "version": "1",
         "channels": dict(channels) if channels else dict(DEFAULT_CHANNELS),
         "platforms": list(dict.fromkeys(platforms or DEFAULT_PLATFORMS)),
-        "mutable_tags": list(DEFAULT_MUTABLE_TAGS),
+        "mutable_tags": list(dict.fromkeys(mutable_tags or DEFAULT_MUTABLE_TAGS)),
         "branch": "main",
         "store": store,
         "pypi_index": pypi_index,
@@ -180,12 +222,19 @@ def yaml_scalar(value: object) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _render_all(config: CatalogConfig) -> dict[str, str]:
-    from jinja2 import StrictUndefined
+def _load_template(name: str) -> str:
+    text = (files("envctl") / "templates" / name).read_text(encoding="utf-8")
+    # A partial (``_*.j2``) is included mid-file: its last newline is the includer's.
+    return text.removesuffix("\n") if name.startswith("_") else text
+
+
+def _render_all(config: CatalogConfig, envctl_spec: str | None = None) -> dict[str, str]:
+    from jinja2 import FunctionLoader, StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
     env = SandboxedEnvironment(
-        keep_trailing_newline=True, undefined=StrictUndefined, autoescape=False
+        loader=FunctionLoader(_load_template),
+        keep_trailing_newline=True, undefined=StrictUndefined, autoescape=False,
     )
     env.filters["q"] = yaml_scalar
     context = {
@@ -197,12 +246,12 @@ def _render_all(config: CatalogConfig) -> dict[str, str]:
         "store": config.store,
         "pypi_index": config.pypi_index,
         "signers": config.allowed_signers,
+        "envctl_spec": envctl_spec,
+        "spec_variable": ENVCTL_SPEC_VARIABLE,
     }
-    templates = files("envctl") / "templates"
     out: dict[str, str] = {}
     for template_name, target in TEMPLATES.items():
-        source = (templates / template_name).read_text(encoding="utf-8")
-        out[target] = env.from_string(source).render(context)
+        out[target] = env.get_template(template_name).render(context)
     # Read back what a user would get: a template bug must fail here, not in 'lint' later.
     parse_config(yamlio.load(out[CONFIG_FILE], file=CONFIG_FILE))
     return out

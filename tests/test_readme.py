@@ -36,7 +36,7 @@ def test_environment_file_example_parses() -> None:
 def tour_commands() -> list[list[str]]:
     commands = []
     for block in blocks("bash"):
-        for line in block.splitlines():
+        for line in block.replace("\\\n", " ").splitlines():
             line = line.split("  #")[0].strip()
             if line.startswith("envctl "):
                 commands.append(shlex.split(line)[1:])

@@ -13,10 +13,13 @@ from envctl.config import parse_config
 from envctl.errors import EnvctlError
 from envctl.scaffold import (
     INITIAL_COMMIT_MESSAGE,
+    check_envctl_spec,
     init_catalog,
     parse_channel_option,
     yaml_scalar,
 )
+
+WORKFLOWS = ("validate.yml", "resolve.yml", "refresh.yml")
 
 
 def git(repo: Path, *args: str) -> str:
@@ -73,6 +76,56 @@ def test_init_defaults(tmp_path: Path) -> None:
     assert config.platforms == ["linux-64"]
     assert config.store is None and config.pypi_index is None
     assert "# store: " in (root / "catalog.yaml").read_text()  # shown, commented out
+
+
+def test_init_workflows_read_the_spec_from_a_repository_variable(tmp_path: Path) -> None:
+    root = init_catalog(tmp_path / "cat")
+    for name in WORKFLOWS:
+        workflow = yamlio.load_path(root / ".github/workflows" / name)
+        assert workflow["env"] == {"ENVCTL_PIP_SPEC": "${{ vars.ENVCTL_PIP_SPEC }}"}
+    assert "repository variable\n`ENVCTL_PIP_SPEC`" in (root / "README.md").read_text()
+
+
+@pytest.mark.parametrize("spec", [
+    "git+https://github.com/acme/envctl@v0.1.0",
+    "https://files.acme.example/envctl-0.1.0-py3-none-any.whl#sha256=" + "0" * 64,
+    "envctl @ https://files.acme.example/envctl-0.1.0-py3-none-any.whl",
+    "./dist/envctl-0.1.0-py3-none-any.whl",
+])
+def test_init_bakes_the_envctl_spec_into_every_workflow(spec: str, tmp_path: Path) -> None:
+    root = init_catalog(tmp_path / "cat", envctl_spec=spec)
+    for name in WORKFLOWS:
+        workflow = yamlio.load_path(root / ".github/workflows" / name)
+        assert workflow["env"] == {"ENVCTL_PIP_SPEC": spec}
+        assert "vars.ENVCTL_PIP_SPEC" not in (root / ".github/workflows" / name).read_text()
+    assert f"install envctl from `{spec}`" in (root / "README.md").read_text()
+
+
+@pytest.mark.parametrize("spec", [
+    "envctl", "envctl==0.1.0", "envctl[s3]>=0.1", " ", "",
+    "--index-url=https://evil.example/simple/",
+    "git+https://github.com/acme/envctl@${{ secrets.ENVCTL_CI_SIGNING_KEY }}",
+    "https://a.example/x.whl\nrm -rf /",
+])
+def test_init_refuses_an_envctl_spec_pip_would_take_from_an_index(
+    spec: str, tmp_path: Path
+) -> None:
+    with pytest.raises(EnvctlError) as excinfo:
+        init_catalog(tmp_path / "cat", envctl_spec=spec)
+    assert excinfo.value.rule == "invalid-option"
+    assert "git+https://github.com/ORG/envctl@v0.1.0" in excinfo.value.fix
+    assert not (tmp_path / "cat").exists()
+
+
+def test_check_envctl_spec_strips() -> None:
+    assert check_envctl_spec(" git+https://x.example/envctl@v1 ") == (
+        "git+https://x.example/envctl@v1")
+
+
+def test_init_mutable_tags(tmp_path: Path) -> None:
+    root = init_catalog(tmp_path / "cat", mutable_tags=["stable", "nightly", "dev-*", "stable"])
+    config = parse_config(yamlio.load_path(root / "catalog.yaml"))
+    assert config.mutable_tags == ["stable", "nightly", "dev-*"]
 
 
 def test_init_refuses_non_empty_directory(tmp_path: Path) -> None:

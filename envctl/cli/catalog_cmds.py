@@ -21,6 +21,8 @@ INIT_EPILOG = """\
       --platform linux-64 --platform osx-arm64 --store s3://bucket/envctl
   envctl init . --force            # add a catalog to an existing, non-empty folder
   envctl init my-catalog --signer ci@example.com=~/.ssh/envctl_ci.pub   # CI signs locks
+  envctl init my-catalog --envctl-spec git+https://github.com/acme/envctl@v0.1.0
+  envctl init my-catalog --mutable-tag stable --mutable-tag nightly
 """
 
 NEW_EPILOG = """\
@@ -86,6 +88,25 @@ def init(
             show_default=False,
         ),
     ] = None,
+    mutable_tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mutable-tag",
+            help="A mutable tag name or pattern; repeat (default: latest, candidate, stable).",
+            show_default=False,
+        ),
+    ] = None,
+    envctl_spec: Annotated[
+        str | None,
+        typer.Option(
+            "--envctl-spec",
+            metavar="PIP_SPEC",
+            help="What the CI workflows pip install: a URL you control, e.g. "
+            "git+https://github.com/ORG/envctl@v0.1.0 or a wheel URL (default: the "
+            "repository variable ENVCTL_PIP_SPEC; never PyPI's unrelated 'envctl').",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Allow a non-empty folder (its files are kept).")
     ] = False,
@@ -102,6 +123,8 @@ def init(
         store=store,
         pypi_index=pypi_index,
         signers=dict(parse_signer_option(text) for text in signer or []),
+        mutable_tags=mutable_tag or None,
+        envctl_spec=envctl_spec,
         force=force,
     )
     if json_out:
@@ -110,6 +133,10 @@ def init(
     out = common.console()
     out.print(f"Created catalog at [bold]{escape(str(root))}[/bold] (git branch main, 1 commit)")
     out.print(f"next: envctl --catalog {escape(str(root))} new team/env:v1 --dep python=3.11")
+    if envctl_spec is None:
+        out.print("CI: set the repository variable ENVCTL_PIP_SPEC to the envctl the "
+                  "workflows install (e.g. git+https://github.com/ORG/envctl@v0.1.0), "
+                  "or pass --envctl-spec")
 
 
 def new(

@@ -538,3 +538,40 @@ def package_specs() -> list[PackageSpec]:
         )
     )
     return specs
+
+
+# ---------------------------------------------------------------------------
+# Command line: python -m envctl.testing.channel DEST [--overwrite]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the channel into DEST and print its ``file://`` URL; 1 with a message on error."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m envctl.testing.channel",
+        description="Build envctl's deterministic local conda channel (no network).",
+        epilog="example: python -m envctl.testing.channel catalog/.channel --overwrite",
+    )
+    parser.add_argument("dest", metavar="DEST", type=Path,
+                        help="folder for the channel (created; must be empty unless --overwrite)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace what DEST holds")
+    args = parser.parse_args(argv)
+    try:
+        build_channel(args.dest, overwrite=args.overwrite)
+    except FileExistsError:
+        print(f"error: {args.dest} is not empty; pass --overwrite to replace it",
+              file=sys.stderr)
+        return 1
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        # e.g. a wheel install: the vendored packages live in the source checkout only.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(channel_url(args.dest))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

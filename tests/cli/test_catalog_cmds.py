@@ -53,6 +53,32 @@ def test_init(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(log.splitlines()) == 1
 
 
+def test_init_says_what_ci_installs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENVCTL_CATALOG", raising=False)
+    result = envctl("init", tmp_path / "cat")
+    assert result.exit_code == 0, result.output
+    assert "set the repository variable ENVCTL_PIP_SPEC" in result.output
+
+    spec = "git+https://github.com/acme/envctl@v0.1.0"
+    result = envctl("init", tmp_path / "spec", "--envctl-spec", spec,
+                    "--mutable-tag", "stable", "--mutable-tag", "nightly")
+    assert result.exit_code == 0, result.output
+    assert "ENVCTL_PIP_SPEC" not in result.output
+    resolve = yamlio.load_path(tmp_path / "spec/.github/workflows/resolve.yml")
+    assert resolve["env"]["ENVCTL_PIP_SPEC"] == spec
+    config = parse_config(yamlio.load_path(tmp_path / "spec/catalog.yaml"))
+    assert config.mutable_tags == ["stable", "nightly"]
+
+
+def test_init_refuses_the_bare_envctl_spec(tmp_path: Path) -> None:
+    result = envctl("init", tmp_path / "cat", "--envctl-spec", "envctl")
+    assert result.exit_code == 1
+    assert result.output.startswith("error: --envctl-spec 'envctl' is not a URL or path")
+    assert "[invalid-option]" in result.output and "unrelated project" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "cat").exists()
+
+
 def test_init_non_empty_refused(tmp_path: Path) -> None:
     (tmp_path / "x").write_text("x")
     result = envctl("init", tmp_path)
