@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Re-create the vendored test packages under tests/data/ (needs PyPI; tests never do).
+"""Re-create the vendored test packages under envctl/testing/data/ (needs PyPI; tests never do).
 
-    .venv/bin/python scripts/vendor_packages.py          # rewrite tests/data/{conda,pypi}
+    .venv/bin/python scripts/vendor_packages.py          # rewrite envctl/testing/data/{conda,pypi}
     .venv/bin/python scripts/vendor_packages.py --check  # rebuild in a temp dir, compare bytes
 
-tests/data/pypi/  wheels and one sdist, byte-for-byte as PyPI serves them
+envctl/testing/data/pypi/  wheels and one sdist, byte-for-byte as PyPI serves them
                   (sha256 checked against the pins below); served by
                   envctl.testing.pypi_index.
-tests/data/conda/noarch/  the conda-package wheels below, converted with
+envctl/testing/data/conda/noarch/  the conda-package wheels below, converted with
                   whl2conda to ``noarch: python`` .tar.bz2, then re-packed by
                   envctl.testing.channel.write_tar_bz2 with the build
                   timestamp set to the wheel's release date and fixed archive
@@ -218,7 +218,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data-dir", type=Path, default=ROOT / "tests" / "data")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "envctl" / "testing" / "data")
     parser.add_argument("--check", action="store_true", help="rebuild in a temp dir and compare")
     parser.add_argument("--downloads", type=Path, help="reuse/keep downloaded files here")
     args = parser.parse_args()

@@ -2,7 +2,7 @@
 
 ``build_channel(dest)`` writes ``linux-64``, ``osx-arm64`` and ``noarch``
 subdirs with generated packages plus a few real ones (wheels converted with
-whl2conda, vendored under ``tests/data/conda``), and a ``repodata.json`` per
+whl2conda, vendored under ``envctl/testing/data/conda``), and a ``repodata.json`` per
 subdir. Every byte is a pure function of this file and the vendored files:
 archive members have fixed mtimes and owners and are sorted, compression is
 bzip2 at a fixed level, JSON is written with sorted keys. So the sha256 of
@@ -58,7 +58,7 @@ PYTHON_MAJOR_MINOR = "3.11"
 # Long and unlikely, like conda-build's placeholder, so replacing it cannot hit other text.
 PREFIX_PLACEHOLDER = "/opt/envctl-test-channel/build_placehold_placehold_placehold_placehold"
 
-VENDORED_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "conda"
+VENDORED_DIR = Path(__file__).resolve().parent / "data" / "conda"
 
 BZ2_LEVEL = 9
 
@@ -262,7 +262,7 @@ def build_channel(dest: Path, *, vendored: Path | None = None, overwrite: bool =
     """Write the test channel into ``dest`` (created; must be empty unless ``overwrite``).
 
     ``vendored`` is the directory holding ``noarch/*.tar.bz2`` converted real
-    packages (default: ``tests/data/conda`` of this repository).
+    packages (default: ``envctl/testing/data/conda`` of this repository).
     Returns ``dest``.
     """
     dest = Path(dest)

@@ -1,7 +1,7 @@
 """A PEP 503 simple index on 127.0.0.1, serving vendored wheels and sdists.
 
 ``serve_pypi_index()`` scans a directory of distributions (default
-``tests/data/pypi``), serves ``/simple/`` (HTML, PEP 503; JSON, PEP 691,
+``envctl/testing/data/pypi``), serves ``/simple/`` (HTML, PEP 503; JSON, PEP 691,
 when the client asks for it) and ``/files/<filename>``, and yields the index
 URL. Links carry ``#sha256=`` and ``data-requires-python`` (read from each
 file's metadata). Non-normalised project names redirect to the PEP 503
@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "tests" / "data" / "pypi"
+DEFAULT_ROOT = Path(__file__).resolve().parent / "data" / "pypi"
 
 _JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 _SDIST_SUFFIXES = (".tar.gz", ".zip")
@@ -202,7 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @contextmanager
 def serve_pypi_index(root: Path | None = None, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve ``root`` (default ``tests/data/pypi``) as a simple index; yields its URL.
+    """Serve ``root`` (default ``envctl/testing/data/pypi``) as a simple index; yields its URL.
 
     The URL is ``http://127.0.0.1:<port>/simple/`` on a free port picked by the OS.
     """
