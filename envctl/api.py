@@ -17,13 +17,12 @@ the prefix is :mod:`envctl.materialize`. Every function returns values and raise
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from envctl.activate import activation_command, activation_env
+from envctl.activate import activation_env
 from envctl.errors import EnvctlError, NotFoundError
 from envctl.lookup import ResolvedRef, open_catalog, open_store, try_catalog
 from envctl.lookup import resolve_ref as _lookup_ref
@@ -239,12 +238,6 @@ def run(
     else:
         resolved = resolve_ref(ref, catalog=catalog, store=store, platform=platform, fetch=fetch)
         path = install(resolved, prefix=prefix, name=name, reporter=reporter).prefix
-    command = activation_command(path, argv)
-    try:
-        return subprocess.run(command, env=activation_env(path, env)).returncode
-    except FileNotFoundError:
-        raise EnvctlError(
-            f"command not found: {argv[0]}",
-            rule="command-not-found",
-            fix=f"is it installed in the environment? ({path}/bin)",
-        ) from None
+    from envctl.activate import run_activated
+
+    return run_activated(path, argv, env)

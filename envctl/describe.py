@@ -57,6 +57,7 @@ from envctl.errors import CatalogError, EnvctlError, NotFoundError
 from envctl.meta import Meta, parse_meta
 from envctl.names import (
     DEFAULT_TAG,
+    LOCK_FILE_SUFFIX,
     META_FILE_SUFFIX,
     Alias,
     EnvId,
@@ -159,7 +160,10 @@ def _state(catalog: Catalog, alias: Alias, spec: ConcreteTag, present: set[str])
         return "retired"
     if catalog.is_mutable(alias.tag):
         return "rolling"
-    locked = str(alias.lock_path) in present and str(alias.meta_path) in present
+    # Plain text rather than alias.lock_path: building PurePosixPaths cost more than the rest
+    # of list on a large catalog; the text is the same.
+    stem = f"{LOCKS_DIR}/{alias.name.path}/{alias.tag}"
+    locked = stem + LOCK_FILE_SUFFIX in present and stem + META_FILE_SUFFIX in present
     return "frozen" if locked else "pending"
 
 
@@ -284,7 +288,7 @@ class EnvView:
 
 def show_environment(catalog: Catalog, ref: str, *, platform: str | None = None) -> EnvView:
     """What ``ref`` (``name``, ``name:tag`` or ``req_id:full_id``) means in this catalog."""
-    parsed = parse_ref(ref.strip())
+    parsed = parse_ref(ref)
     if isinstance(parsed, EnvId):
         alias, id_platform = find_by_id(catalog, parsed)
         if platform is not None and platform != id_platform:
@@ -293,8 +297,15 @@ def show_environment(catalog: Catalog, ref: str, *, platform: str | None = None)
                 rule="unknown-platform",
                 fix=f"drop --platform or use --platform {id_platform}",
             )
-        return _view(catalog, ref.strip(), alias, None, id_platform)
-    concrete = catalog.resolve(parsed)
+        return _view(catalog, ref, alias, None, id_platform)
+    try:
+        concrete = catalog.resolve(parsed)
+    except NotFoundError:
+        from envctl.lookup import short_id_error
+
+        if (hint := short_id_error(ref)) is not None:
+            raise hint from None
+        raise
     via = None
     if concrete.tag != parsed.tag:
         via = "pointer" if parsed.tag in catalog.env(parsed.name).tags else "newest-frozen"
@@ -306,7 +317,7 @@ def show_environment(catalog: Catalog, ref: str, *, platform: str | None = None)
             rule="pointer-chain",
             fix="point it at a concrete immutable tag ('envctl lint' lists such problems)",
         )
-    return _view(catalog, ref.strip(), concrete, via, platform)
+    return _view(catalog, ref, concrete, via, platform)
 
 
 def _view(

@@ -1,4 +1,4 @@
-"""``envctl kernel install NAME:TAG``: a Jupyter kernel that runs in a locked environment.
+"""``envctl kernel install|list|remove``: Jupyter kernels that run in locked environments.
 
 The environment is created first when needed (the shared cache by id, like ``envctl
 run``), then a kernelspec is written: ``kernels/<name>/kernel.json`` under the Jupyter
@@ -13,9 +13,14 @@ conda variables). If the environment has ``etc/conda/activate.d`` scripts, the c
 is wrapped so they run first, as ``envctl run`` does.
 
 A kernelspec is only a pointer: the environment must contain ``ipykernel`` for Jupyter
-to start it. That is read from the lock and, when missing, returned as a warning with
-the fix, rather than refused: registering first and extending the tag later is a
-legitimate order.
+to start it. That is read from the lock before anything is created; without it the
+install is refused with the fix (``envctl extend ... --add ipykernel``), unless
+``without_ipykernel`` (then it is registered anyway, with a warning): a kernel Jupyter
+lists but cannot start is worse than none. (A flag of its own, not ``force``: forcing
+past the check must not also replace a kernel someone wrote by hand.)
+
+``list_kernels`` reads back the kernels envctl wrote (their ``metadata.envctl``) and
+``remove_kernel`` deletes one; a kernel someone else wrote is left alone unless forced.
 
 Functions return values and raise :class:`~envctl.errors.EnvctlError`; nothing prints.
 """
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from envctl.errors import EnvctlError
+from envctl.errors import EnvctlError, NotFoundError
 from envctl.fsutil import replace_dir
 
 if TYPE_CHECKING:
@@ -214,26 +219,127 @@ def install_kernel(
     store: Store | str | None = None,
     fetch: bool | None = None,
     force: bool = False,
+    without_ipykernel: bool = False,
     reporter: Reporter | None = None,
 ) -> KernelResult:
     """Create ``ref``'s environment if needed and register a kernel for it (module doc)."""
     from envctl import api
 
     resolved = api.resolve_ref(ref, catalog=catalog, store=store, fetch=fetch)
-    created = api.install(resolved, reporter=reporter)
     kernel = check_kernel_name(name or default_kernel_name(resolved.alias, resolved.full_id))
-    spec = kernel_spec(resolved, created.prefix, display_name=display_name)
-    directory = kernels_dir(prefix) / kernel
-    replaced = write_kernelspec(directory, spec, force=force)
     warnings = []
     if not has_ipykernel(resolved):
         what = resolved.alias or resolved.env_id
         base = resolved.alias.rsplit(":", 1)[0] if resolved.alias else "NAME"
-        warnings.append(
-            f"{what} does not contain ipykernel, so Jupyter lists the kernel but cannot start "
-            f"it; add it in a new tag (envctl extend {what} --add ipykernel --name "
-            f"{base}:<new tag>) and install the kernel for that tag"
-        )
+        extend = f"envctl extend {what} --add ipykernel --name {base}:<new tag>"
+        if not without_ipykernel:
+            raise EnvctlError(
+                f"{what} does not contain ipykernel, so Jupyter could list the kernel but "
+                "not start it",
+                rule="no-ipykernel",
+                fix=f"add it in a new tag ({extend}) and install the kernel for that tag, "
+                "or pass --without-ipykernel to register it anyway",
+            )
+        warnings.append(f"{what} does not contain ipykernel, so Jupyter lists the kernel but "
+                        f"cannot start it; add it in a new tag ({extend}) and install the "
+                        "kernel for that tag")
+    created = api.install(resolved, reporter=reporter)
+    spec = kernel_spec(resolved, created.prefix, display_name=display_name)
+    directory = kernels_dir(prefix) / kernel
+    replaced = write_kernelspec(directory, spec, force=force)
     return KernelResult(kernel, directory, spec, created.prefix, resolved.alias,
                         resolved.env_id, created_env=not created.reused, replaced=replaced,
                         warnings=tuple(warnings))
+
+
+# -- listing and removing -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KernelInfo:
+    """A kernel envctl wrote, read back from its ``kernel.json``."""
+
+    name: str
+    directory: Path
+    display_name: str
+    alias: str | None
+    env_id: str | None
+    platform: str | None
+    prefix: Path | None  # the environment it runs in
+    env_exists: bool  # False when that environment was removed since
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "directory": str(self.directory),
+            "display_name": self.display_name,
+            "alias": self.alias,
+            "id": self.env_id,
+            "platform": self.platform,
+            "prefix": str(self.prefix) if self.prefix else None,
+            "env_exists": self.env_exists,
+        }
+
+
+def list_kernels(prefix: str | os.PathLike[str] | None = None) -> list[KernelInfo]:
+    """The kernels envctl wrote in the user's kernels folder (or ``<prefix>/share/jupyter/
+    kernels``), by name. Kernels others wrote are not listed."""
+    folder = kernels_dir(prefix)
+    if not folder.is_dir():
+        return []
+    found = []
+    for directory in sorted(folder.iterdir()):
+        info = _read_kernel(directory)
+        if info is not None:
+            found.append(info)
+    return found
+
+
+def _read_kernel(directory: Path) -> KernelInfo | None:
+    if directory.name.startswith(".") or not directory.is_dir():
+        return None  # a temp folder of an install in progress
+    try:
+        data = json.loads((directory / KERNEL_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    meta = data.get("metadata") if isinstance(data, dict) else None
+    ours = meta.get("envctl") if isinstance(meta, dict) else None
+    if not isinstance(ours, dict):
+        return None
+    env_prefix = Path(ours["prefix"]) if isinstance(ours.get("prefix"), str) else None
+    return KernelInfo(
+        name=directory.name,
+        directory=directory,
+        display_name=str(data.get("display_name") or directory.name),
+        alias=ours.get("alias") if isinstance(ours.get("alias"), str) else None,
+        env_id=ours.get("id") if isinstance(ours.get("id"), str) else None,
+        platform=ours.get("platform") if isinstance(ours.get("platform"), str) else None,
+        prefix=env_prefix,
+        env_exists=env_prefix is not None and (env_prefix / "conda-meta").is_dir(),
+    )
+
+
+def remove_kernel(name: str, *, prefix: str | os.PathLike[str] | None = None,
+                  force: bool = False) -> Path:
+    """Delete the kernel ``name`` (its folder); the directory it was in. The environment
+    it ran in stays (``envctl gc`` and the cache own that)."""
+    folder = kernels_dir(prefix)
+    directory = folder / check_kernel_name(name)
+    if not (directory / KERNEL_FILE).is_file():
+        known = [k.name for k in list_kernels(prefix)]
+        raise NotFoundError(
+            f"no kernel {name!r} in {folder}",
+            file=str(directory),
+            fix=f"envctl's kernels there: {', '.join(known)}" if known else
+            "'envctl kernel list' shows the kernels envctl installed (--prefix DIR for a "
+            "shared Jupyter)",
+        )
+    if not force and _read_kernel(directory) is None:
+        raise EnvctlError(
+            f"the kernel {directory.name!r} at {directory} was not written by envctl",
+            file=str(directory),
+            rule="foreign-kernel",
+            fix="remove it with 'jupyter kernelspec remove', or pass --force",
+        )
+    shutil.rmtree(directory)
+    return directory

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -227,18 +228,44 @@ def resolve_ref(
         return _replace(found, asked=pathspec, pathspec=str(pathspec),
                         alias=found.alias or run.alias)
     assert ref is not None
-    text = ref.strip()
-    parsed = parse_ref(text)
+    # Not stripped: a stray space or newline is refused with the name parser's own message.
+    parsed = parse_ref(ref)
     if isinstance(parsed, EnvId):
-        return _by_id(parsed, cat, st, platform, cat_error, asked=text)
+        return _by_id(parsed, cat, st, platform, cat_error, asked=ref)
     fallback = any_platform and platform is None
     platform = platform or host_platform()
-    if cat is not None:
-        return _alias_from_catalog(cat, parsed, platform, text, st, fallback=fallback)
-    if st is not None:
-        return _alias_from_store(st, parsed, platform, text, fallback=fallback)
+    try:
+        if cat is not None:
+            return _alias_from_catalog(cat, parsed, platform, ref, st, fallback=fallback)
+        if st is not None:
+            return _alias_from_store(st, parsed, platform, ref, fallback=fallback)
+    except EnvctlError as exc:
+        hint = short_id_error(ref) if exc.rule in _NOT_FOUND_RULES else None
+        if hint is not None:
+            raise hint from None
+        raise
     assert cat_error is not None
     raise cat_error
+
+
+#: The rules of "no such name or tag" (catalog) and "not published" (store).
+_NOT_FOUND_RULES = frozenset({"not-found", "missing-object"})
+_SHORT_ID = re.compile(r"[0-9a-f]{1,39}:[0-9a-f]{1,39}")
+
+
+def short_id_error(ref: str) -> NotFoundError | None:
+    """What to say when ``ref`` names nothing and looks like a shortened resolved id
+    (``17f25f8d:65eecdc3``, as ``envctl envs`` prints): ids are only ever whole. None
+    when it does not look like one (the caller's own not-found error stands)."""
+    if not _SHORT_ID.fullmatch(ref):
+        return None
+    return NotFoundError(
+        f"{ref} names no environment, and a resolved id must be whole: req_id:full_id, "
+        "40 hex digits each (a shortened id is only for reading)",
+        rule="short-id",
+        fix="'envctl envs --full' (or --json) prints the whole ids of local environments, "
+            "'envctl info --prefix DIR' the id of one, 'envctl show NAME:TAG' those of a tag",
+    )
 
 
 def _replace(found: ResolvedRef, **changes: Any) -> ResolvedRef:

@@ -1,4 +1,4 @@
-"""``envctl adopt``, ``envctl pack`` and ``envctl kernel install``.
+"""``envctl adopt``, ``envctl pack`` and ``envctl kernel install|list|remove``.
 
 Thin: each parses options, calls :mod:`envctl.adopt`, :mod:`envctl.pack` or
 :mod:`envctl.kernel`, and renders the result; errors go to the one handler in
@@ -36,21 +36,48 @@ PACK_EPILOG = """\
   envctl create ranking/base:v3 --from-pack base-v3.tar --name base   # and check it is v3
 """
 
+KERNEL_HELP = """\
+Jupyter kernels that run in locked environments.
+
+[bold]Examples[/bold]
+
+  envctl kernel install ranking/base:v3
+  envctl kernel list
+  envctl kernel remove envctl-ranking-base-v3
+"""
+
 KERNEL_EPILOG = """\
 [bold]Examples[/bold]
 
   envctl kernel install ranking/base:v3
   envctl kernel install ranking/base:stable --name ranking --display-name "Ranking (stable)"
   envctl kernel install ranking/base:v3 --prefix /opt/jupyterhub   # a shared Jupyter
+  envctl extend ranking/base:v3 --add ipykernel --name ranking/base:v3-nb   # no ipykernel?
+"""
+
+KERNEL_LIST_EPILOG = """\
+[bold]Examples[/bold]
+
+  envctl kernel list
+  envctl kernel list --json | jq -r '.[].name'
+  envctl kernel list --prefix /opt/jupyterhub
+"""
+
+KERNEL_REMOVE_EPILOG = """\
+[bold]Examples[/bold]
+
+  envctl kernel remove envctl-ranking-base-v3
+  envctl kernel remove ranking --prefix /opt/jupyterhub
 """
 
 
 def register(app: typer.Typer) -> None:
     app.command("adopt", epilog=ADOPT_EPILOG)(adopt_command)
     app.command("pack", epilog=PACK_EPILOG)(pack_command)
-    kernel = typer.Typer(help="Jupyter kernels that run in locked environments.",
-                         no_args_is_help=True, rich_markup_mode="rich")
+    kernel = typer.Typer(help=KERNEL_HELP, no_args_is_help=True, rich_markup_mode="rich")
     kernel.command("install", epilog=KERNEL_EPILOG)(kernel_install_command)
+    kernel.command("list", epilog=KERNEL_LIST_EPILOG)(kernel_list_command)
+    kernel.command("remove", epilog=KERNEL_REMOVE_EPILOG)(kernel_remove_command)
     app.add_typer(kernel, name="kernel")
 
 
@@ -243,12 +270,17 @@ def kernel_install_command(
     force: Annotated[
         bool, typer.Option("--force", help="Replace a kernel of that name envctl did not write.")
     ] = False,
+    without_ipykernel: Annotated[
+        bool, typer.Option("--without-ipykernel", help="Register it even though the "
+                           "environment has no ipykernel (Jupyter cannot start it until a "
+                           "tag that has it).")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Register a Jupyter kernel running in a locked environment (created if needed).
 
-    The environment needs ipykernel for Jupyter to start the kernel; without it the kernel
-    is still registered and a warning says how to add it.
+    The environment needs ipykernel for Jupyter to start the kernel: without it nothing is
+    installed and the error says how to add it (--without-ipykernel registers it anyway).
     """
     from rich.markup import escape
 
@@ -261,7 +293,7 @@ def kernel_install_command(
                           "Jupyter installed under DIR")
     result = install_kernel(ref, name=name, display_name=display_name, prefix=prefix,
                             catalog=_catalog(ctx, catalog_url), store=store, fetch=fetch,
-                            force=force)
+                            force=force, without_ipykernel=without_ipykernel)
     err = common.err_console()
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
@@ -274,3 +306,62 @@ def kernel_install_command(
               f"({escape(result.spec['display_name'])}) in {escape(str(result.directory))}")
     out.print(f"  id       {result.env_id}")
     out.print(f"  python   {escape(str(result.prefix))}/bin/python")
+
+
+# -- kernel list / remove -----------------------------------------------------------------------
+
+KernelPrefixOpt = Annotated[
+    Path | None,
+    typer.Option("--prefix", metavar="DIR",
+                 help="The kernels under DIR/share/jupyter/kernels (a shared Jupyter) "
+                 "instead of yours.", show_default=False),
+]
+
+
+def kernel_list_command(*, prefix: KernelPrefixOpt = None, json_: JsonOpt = False) -> None:
+    """List the Jupyter kernels envctl installed: name, environment, id.
+
+    A kernel whose environment has been removed since is marked 'missing env'.
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from envctl.kernel import kernels_dir, list_kernels
+
+    kernels = list_kernels(prefix)
+    if json_:
+        common.print_json([k.to_dict() for k in kernels])
+        return
+    out = common.console()
+    if not kernels:
+        out.print(f"no kernels installed by envctl in {escape(str(kernels_dir(prefix)))}")
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("NAME", "ENVIRONMENT", "ID", "PLATFORM", "ENV"):
+        table.add_column(column, overflow="fold")
+    for k in kernels:
+        short = "-"
+        if k.env_id:
+            req, _, full = k.env_id.partition(":")
+            short = f"{req[:8]}:{full[:8]}"
+        table.add_row(escape(k.name), escape(k.alias or "-"), short, k.platform or "-",
+                      "ok" if k.env_exists else "[red]missing env[/red]")
+    out.print(table)
+
+
+def kernel_remove_command(
+    name: Annotated[str, typer.Argument(metavar="KERNEL", show_default=False)],
+    *,
+    prefix: KernelPrefixOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also remove a kernel envctl did not write.")
+    ] = False,
+) -> None:
+    """Remove a Jupyter kernel envctl installed (the environment it ran in stays)."""
+    from rich.markup import escape
+
+    from envctl.kernel import remove_kernel
+
+    directory = remove_kernel(name, prefix=prefix, force=force)
+    common.console().print(f"removed kernel [bold]{escape(directory.name)}[/bold] from "
+                           f"{escape(str(directory.parent))}")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from envctl.lookup import ResolvedRef
     from envctl.materialize import MaterializeResult, PrefixRecord
 
-EPILOG = """\
+CREATE_EPILOG = """\
 [bold]Examples[/bold]
 
   envctl create ranking/base:v3 --name ranking-v3
@@ -26,12 +26,50 @@ EPILOG = """\
   envctl create 3de1...:3e61... --prefix ./env              # exactly that environment
   envctl create --pathspec TrainFlow/456/train --name train-456
   envctl create --from-pack base-v3.tar --prefix ./env      # offline, from 'envctl pack'
+"""
+
+ENVS_EPILOG = """\
+[bold]Examples[/bold]
+
   envctl envs
+  envctl envs --full                # whole req_id:full_id ids, to pin or 'envctl show'
+  envctl envs --all --json | jq '.[].id'
+"""
+
+RUN_EPILOG = """\
+[bold]Examples[/bold]
+
   envctl run ranking/base:v3 -- python -c "import numpy"
-  envctl run --name ranking-v3 -- python -V
+  envctl run --platform linux-64 ranking/base:stable -- python -V   # options before NAME
+  envctl run --name ranking-v3 -- python -V        # an environment 'create' made
+  envctl run --prefix ./env -- pytest -q
+
+A command that is not in the environment exits 127; one that is not executable, 126.
+"""
+
+INFO_EPILOG = """\
+[bold]Examples[/bold]
+
   envctl info --prefix ./env
+  envctl info --name ranking-v3 --json
+  envctl info --pathspec TrainFlow/456/train     # the environment a run's step used
+"""
+
+EXTEND_EPILOG = """\
+[bold]Examples[/bold]
+
   envctl extend ranking/base:v3 --add scikit-learn --name ranking/sk:v1
+  envctl extend ranking/base:v3 --add ipykernel --name ranking/base:v3-nb
+  envctl extend ranking/base:v3 --pypi rich==13.7.1 --name ranking/cli:v1 --no-resolve
+"""
+
+EXPORT_EPILOG = """\
+[bold]Examples[/bold]
+
   envctl export ranking/base:v3 --format environment.yml -o environment.yml
+  envctl export ranking/base:v3 --format explicit --platform linux-64 > explicit.txt
+  envctl export ranking/base:v3 --format requirements.txt
+  envctl export 3de1...:3e61... --format pixi.toml -o pixi.toml
 """
 
 JsonOpt = common.JsonOpt
@@ -75,15 +113,16 @@ NameOpt = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    app.command("create", epilog=EPILOG)(create_command)
-    app.command("envs")(envs_command)
+    app.command("create", epilog=CREATE_EPILOG)(create_command)
+    app.command("envs", epilog=ENVS_EPILOG)(envs_command)
     app.command(
         "run",
+        epilog=RUN_EPILOG,
         context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
     )(run_command)
-    app.command("info")(info_command)
-    app.command("extend")(extend_command)
-    app.command("export")(export_command)
+    app.command("info", epilog=INFO_EPILOG)(info_command)
+    app.command("extend", epilog=EXTEND_EPILOG)(extend_command)
+    app.command("export", epilog=EXPORT_EPILOG)(export_command)
 
 
 def _catalog(ctx: typer.Context, catalog_url: str | None) -> Any:
@@ -186,9 +225,17 @@ def envs_command(
     all_: Annotated[
         bool, typer.Option("--all", "-a", help="Also list the cache of environments by id.")
     ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Print whole REQ_ID:FULL_ID ids (the short ones "
+                           "only identify an environment by eye).")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """List the local environments (named ones; --all adds the cache by id)."""
+    """List the local environments (named ones; --all adds the cache by id).
+
+    The ID column is shortened to 8+8 hex digits; a reference needs the whole
+    REQ_ID:FULL_ID, which --full and --json print.
+    """
     from rich.markup import escape
     from rich.table import Table
 
@@ -211,10 +258,12 @@ def envs_command(
             escape(env.name[:12] + "…" if env.kind == "by-id" else env.name),
             env.kind,
             escape(rec.alias or "-") if rec else f"[red]{escape(env.problem or '')}[/red]",
-            _short(rec.env_id) if rec else "-",
+            (rec.env_id if full else _short(rec.env_id)) if rec else "-",
             rec.platform if rec else "-",
             escape(str(env.prefix)),
         )
+    if full:  # whole ids are there to be copied: never cut or folded, however wide
+        out.width = max(out.width, 4096)
     out.print(table)
 
 
@@ -242,15 +291,24 @@ def run_command(
     Options go before NAME; everything after '--' is the command. Exits with its code.
     """
     from envctl import api
+    from envctl.activate import run_activated
     from envctl.errors import EnvctlError
 
     ref, command = _split_run_args(list(args or []), local=name is not None or prefix is not None)
     if ref is None and name is None and prefix is None:
         raise EnvctlError("name the environment to run in", rule="invalid-arguments",
                           fix="envctl run NAME:TAG -- CMD, or envctl run --name LOCAL -- CMD")
-    code = api.run(ref, command, name=name, prefix=prefix, catalog=_catalog(ctx, catalog_url),
-                   store=store, platform=platform, fetch=fetch)
-    raise typer.Exit(code)
+    if ref is None:
+        from envctl.local_envs import named_prefix
+
+        api.info(prefix=prefix, name=name)  # refuses anything but a complete environment
+        path = prefix.absolute() if prefix is not None else named_prefix(name or "")
+    else:
+        resolved = api.resolve_ref(ref, catalog=_catalog(ctx, catalog_url), store=store,
+                                   platform=platform, fetch=fetch)
+        path = api.install(resolved, prefix=prefix, name=name).prefix
+    # 127 / 126 when the command is missing / not executable, as a shell answers.
+    raise typer.Exit(run_activated(path, command))
 
 
 def _split_run_args(args: list[str], *, local: bool) -> tuple[str | None, list[str]]:

@@ -226,9 +226,12 @@ def _run_tool(step: Step) -> int:
 def _run_envctl(argv: list[str]) -> int:
     from envctl.cli.main import app
 
+    # Standalone mode: every outcome, a typer.Exit(1) included, ends in SystemExit(code).
     try:
-        app(argv, prog_name="envctl", standalone_mode=False)
+        app(argv, prog_name="envctl")
     except SystemExit as exc:
+        if exc.code is None:
+            return 0
         return exc.code if isinstance(exc.code, int) else 1
     return 0
 

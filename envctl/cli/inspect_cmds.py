@@ -123,7 +123,8 @@ def list_command(
     if not envs:
         out.print("no environments" + (f" match {pattern!r}" if pattern else ""))
         return
-    out.print(_list_table(envs))
+    # Piped or NO_COLOR: colour says nothing, so a column says each tag's state in words.
+    out.print(_list_table(envs, color=out.color_system is not None and not out.no_color))
 
 
 _STATE_STYLE = {
@@ -142,23 +143,42 @@ def _tag_cell(tag: TagSummary) -> str:
     return f"[{style}]{escape(text)}[/{style}]" if style else escape(text)
 
 
-def _list_table(envs: list[EnvSummary]) -> object:
+def _states_cell(tags: list[TagSummary]) -> str:
+    """``frozen v1 v3 · pending v4 · rolling nightly``: each state once, its tags in file
+    order. A pointer takes its target's state, so it is left out unless that is invalid."""
+    from rich.markup import escape
+
+    by_state: dict[str, list[str]] = {}
+    for tag in tags:
+        if tag.points_to is None or tag.state == "invalid":
+            by_state.setdefault(tag.state, []).append(tag.tag)
+    return escape(" · ".join(f"{state} {' '.join(names)}" for state, names in by_state.items()))
+
+
+def _list_table(envs: list[EnvSummary], *, color: bool = True) -> object:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(caption="* mutable · green frozen · yellow pending · cyan rolling · dim retired")
-    for column in ("name", "tags", "description", "owners"):
-        table.add_column(column, overflow="fold")
+    if color:
+        caption = "* mutable · green frozen · yellow pending · cyan rolling · dim retired"
+        columns = ("name", "tags", "description", "owners")
+    else:
+        caption = "* mutable · a→b: pointer a points to b"
+        columns = ("name", "tags", "state", "description", "owners")
+    table = Table(caption=caption)
+    for column in columns:
+        # A name is one word: folded only when nothing else can give way.
+        table.add_column(column, overflow="fold", no_wrap=column == "name")
     for env in envs:
         if env.error:
-            table.add_row(escape(env.name), "[red]invalid[/red]", escape(env.error), "")
+            cells = [escape(env.name), "[red]invalid[/red]", escape(env.error), ""]
+            table.add_row(*(cells if color else [*cells[:2], "invalid", *cells[2:]]))
             continue
-        table.add_row(
-            escape(env.name),
-            " ".join(_tag_cell(t) for t in env.tags),
-            escape(env.description),
-            escape(", ".join(env.owners)),
-        )
+        cells = [escape(env.name), " ".join(_tag_cell(t) for t in env.tags),
+                 escape(env.description), escape(", ".join(env.owners))]
+        if not color:
+            cells.insert(2, _states_cell(env.tags))
+        table.add_row(*cells)
     return table
 
 

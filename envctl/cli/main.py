@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -31,19 +30,75 @@ Immutable tags (v1, v2...) never change once locked; mutable tags
 
 
 class EnvctlGroup(TyperGroup):
-    """Turns every ``EnvctlError`` into one clear line on stderr and a non-zero exit.
+    """The one handler: every error a user can cause becomes one line on stderr.
 
-    Anything else is a bug and keeps its traceback.
+    - an ``EnvctlError`` -> ``error: <file: message [rule] — fix>``, its exit code: 1, or
+      127/126 for a command ``envctl run`` cannot find/execute, as a shell answers;
+    - a usage error (unknown command or option, missing or bad value) -> ``error: <click's
+      message> — see 'envctl CMD --help'``, exit 2, as click's own convention;
+    - Ctrl-C -> exit 130, an aborted prompt -> ``error: aborted``, exit 1.
+
+    Anything else is a bug and keeps its traceback. ``--help``, ``--version``, shell
+    completion and a bare ``envctl`` (help, exit 2) behave as click makes them.
+    ``CliRunner.invoke`` calls :meth:`main`, so tests see exactly what a user sees.
     """
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
         from envctl.errors import EnvctlError
 
         try:
-            return super().invoke(ctx)
+            result = super().main(args, prog_name, complete_var, standalone_mode=False,
+                                  **extra)
         except EnvctlError as exc:
             report_error(exc)
             raise SystemExit(exc.exit_code) from None
+        except (_USAGE_ERRORS + _CLICK_ERRORS + _ABORTS) as exc:
+            if not standalone_mode:
+                raise  # an embedding caller asked for click's exceptions
+            raise SystemExit(_report_click_error(exc)) from None
+        if not standalone_mode:
+            return result
+        # Without standalone mode click returns an Exit's code, or the command's own value.
+        raise SystemExit(result if isinstance(result, int) else 0)
+
+
+def _click_exceptions() -> tuple[tuple[type[Exception], ...], ...]:
+    """(usage errors, other click errors, aborts) of the click typer parses with: its own
+    copy since typer 0.26, the click package before."""
+    try:
+        from typer._click import exceptions as ce  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - older typer
+        from click import exceptions as ce
+    aborts = tuple({typer.Abort, ce.Abort} if hasattr(ce, "Abort") else {typer.Abort})
+    return (ce.UsageError,), (ce.ClickException,), aborts
+
+
+_USAGE_ERRORS, _CLICK_ERRORS, _ABORTS = _click_exceptions()
+
+
+def _report_click_error(exc: Exception) -> int:
+    """One line for a click error; the exit code."""
+    from rich.markup import escape
+
+    out = common.err_console()
+    if isinstance(exc, _ABORTS):
+        out.print("[red]error:[/red] aborted")
+        return 1
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        # A bare group: click already printed its help (rich help prints on creation).
+        message = exc.format_message()  # type: ignore[attr-defined]
+        if message.strip():
+            typer.echo(message)
+        return int(getattr(exc, "exit_code", 2))
+    message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+    if isinstance(exc, _USAGE_ERRORS):
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "envctl"
+        message += f" — see '{command} --help'"
+    out.print(f"[red]error:[/red] {escape(message)}")
+    return int(getattr(exc, "exit_code", 1))
 
 
 def report_error(exc: Exception) -> None:

@@ -91,13 +91,15 @@ Find environments by name, description, owner, or by a package their locks conta
 
 TEXT matches (case-insensitively) part of a name, a description or an owner.
 --package NAME[=VERSION[=BUILD]] keeps tags whose lock installs that package;
-VERSION and BUILD take wildcards.
+VERSION and BUILD take wildcards. A version range is a conda match spec:
+'NAME>=1.2,<2', 'NAME >=1.2 BUILD'.
 
 [bold]Examples[/bold]
 
   envctl search ranking
   envctl search --package openssl=3.0.7
   envctl search --package 'numpy=1.26.*' --json
+  envctl search --package 'openssl>=3.0,<3.2'
   envctl search gpu --package torchlet
 """
 
@@ -198,7 +200,7 @@ def diff_command(
                       exit_code=exit_code, platforms=platform)
         return
     if len(sides) == 1 and not revs:
-        new = load_side(open_at, sides[0])
+        new = load_side(open_at, sides[0], all_sides=sides)
         if new.alias is None:
             raise EnvctlError("a lockfile alone has nothing to be compared with",
                               rule="usage", fix="give a second side")
@@ -219,8 +221,8 @@ def diff_command(
         text_a, text_b = (sides[0], sides[0]) if len(sides) == 1 else sides
         if len(sides) == 1 and len(revs) == 1:
             b_rev = None  # one side, one --rev: that revision against the work tree
-        old = load_side(open_at, text_a, a_rev)
-        new = load_side(open_at, text_b, b_rev)
+        old = load_side(open_at, text_a, a_rev, all_sides=sides)
+        new = load_side(open_at, text_b, b_rev, all_sides=sides)
         result = diff_locks(old.lock, new.lock, old_label=old.label, new_label=new.label,
                             old_platforms=old.platforms, new_platforms=new.platforms)
     if platform:
@@ -352,7 +354,8 @@ def _render_catalog_diff(out: Console, diff: CatalogDiff, *, quiet: bool) -> Non
 
 def history_command(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="NAME:TAG (NAME alone means :latest).")],
+    name: Annotated[str, typer.Argument(help="NAME:TAG (NAME alone: :latest, or the newest "
+                                        "frozen tag when 'latest' is not declared).")],
     *,
     rev: Annotated[str | None, typer.Option(
         "--rev", help="Read history up to this revision (default: the protected branch, "
@@ -365,26 +368,25 @@ def history_command(
     from envctl.catalog import Catalog, GitSource
     from envctl.git import rev_parse
     from envctl.names import parse_alias
-    from envctl.report.history import branch_rev, tag_history
+    from envctl.report.history import branch_rev, history_of
 
     alias = parse_alias(name)
     top, subdir = _repo(ctx)
-    branch_catalog = common.open_catalog(ctx)
-    branch = branch_catalog.config.branch
+    work_tree = common.open_catalog(ctx)
+    branch = work_tree.config.branch
     sha = rev_parse(top, rev) if rev else branch_rev(top, branch)
-    at_rev = Catalog(GitSource(top, sha, subdir=subdir))
-    result = tag_history(top, alias, sha, mutable=at_rev.is_mutable(alias.tag), subdir=subdir,
-                         branch=rev or branch)
+    result = history_of(top, alias, sha, catalog=Catalog(GitSource(top, sha, subdir=subdir)),
+                        branch=rev or branch, subdir=subdir, work_tree=work_tree)
     if as_json:
         common.print_json(result.to_dict())
         return
     out = common.console()
-    kind = {"absent": "not declared"}.get(result.kind, result.kind)
+    if result.alias != str(alias):
+        out.print(f"[dim]{escape(name)} means {escape(result.alias)} (no 'latest' tag: the "
+                  "newest frozen tag)[/dim]")
+    kind = {"absent": "removed"}.get(result.kind, result.kind)
     out.print(f"[bold]{escape(result.alias)}[/bold] ({escape(kind)}) on "
               f"{escape(result.branch)} at {sha[:12]}")
-    if not result.entries:
-        out.print(f"never declared on {escape(result.branch)}")
-        return
     table = Table(show_edge=False, pad_edge=False)
     for column in ("date", "event", "position", "author", "commit", "message"):
         table.add_column(column, overflow="fold")
@@ -453,7 +455,8 @@ def search_command(
         help="Part of a name, description or owner.", show_default=False)] = None,
     *,
     package: Annotated[str | None, typer.Option(
-        "--package", help="NAME[=VERSION[=BUILD]]: only tags whose lock installs it.",
+        "--package", help="NAME[=VERSION[=BUILD]] or a match spec (NAME>=1,<2): only tags "
+        "whose lock installs it.",
         show_default=False)] = None,
     rev: Annotated[str | None, typer.Option("--rev", help="Search the catalog at this git "
                                             "revision.", show_default=False)] = None,

@@ -36,14 +36,18 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envctl import yamlio
-from envctl.errors import EnvctlError, GitError
+from envctl.errors import EnvctlError, GitError, NotFoundError
 from envctl.git import BlobReader, run_git
-from envctl.names import Alias, EnvName
+from envctl.names import DEFAULT_TAG, Alias, EnvName
 
-__all__ = ["HistoryEntry", "TagHistory", "branch_rev", "env_history", "tag_history"]
+if TYPE_CHECKING:
+    from envctl.catalog import Catalog
+
+__all__ = ["HistoryEntry", "TagHistory", "branch_rev", "env_history", "history_of",
+           "tag_history"]
 
 _ZERO = "0" * 40
 _RECORD = "\x1e"
@@ -228,6 +232,54 @@ def _event(before: _Position, after: _Position, mutable: bool) -> str | None:
     if after.ids != before.ids:
         return "relocked" if before.ids or mutable else "resolved"
     return None
+
+
+def history_of(top: Path, alias: Alias, rev: str, *, catalog: Catalog, branch: str,
+               subdir: str = "", work_tree: Catalog | None = None) -> TagHistory:
+    """``envctl history``: the history of the tag ``alias`` means on the branch.
+
+    ``catalog`` is the catalog at ``rev``. A name without a tag follows ``show``'s rule
+    (:meth:`Catalog.resolve`): ``:latest``, or the newest frozen immutable tag when
+    ``latest`` is not declared. A tag never declared on the branch is a
+    :class:`NotFoundError` (one declared and later removed has a history: its removal);
+    ``work_tree`` lets that error say when the tag exists only in the work tree so far.
+    """
+    if alias.tag == DEFAULT_TAG:
+        try:
+            declared = DEFAULT_TAG in catalog.env(alias.name).tags
+        except NotFoundError:
+            declared = True  # no such environment at rev: reported below
+        if not declared:
+            alias = catalog.resolve(alias)
+    result = tag_history(top, alias, rev, mutable=catalog.is_mutable(alias.tag),
+                         subdir=subdir, branch=branch)
+    if result.kind == "absent" and not result.entries:
+        raise _never_declared(alias, branch, catalog, work_tree)
+    return result
+
+
+def _never_declared(alias: Alias, branch: str, catalog: Catalog,
+                    work_tree: Catalog | None) -> NotFoundError:
+    if work_tree is not None and _declares(work_tree, alias):
+        fix = (f"it is only in the work tree so far, and history reads {branch}: merge it "
+               "first, or pass --rev HEAD for the commits made since")
+    else:
+        try:
+            catalog.tag(alias)
+        except NotFoundError as exc:  # names the tags (or environments) there are
+            fix = exc.fix or ""
+        else:  # pragma: no cover - declared at rev but never in its history
+            fix = "check --rev"
+    return NotFoundError(f"{alias} was never declared on {branch}",
+                         file=str(alias.name.env_file), tag=alias.tag, fix=fix)
+
+
+def _declares(catalog: Catalog, alias: Alias) -> bool:
+    try:
+        catalog.tag(alias)
+    except EnvctlError:
+        return False
+    return True
 
 
 def tag_history(top: Path, alias: Alias, rev: str, *, mutable: bool, subdir: str = "",

@@ -15,12 +15,12 @@ Revisions are read with :class:`~envctl.catalog.GitSource`: no checkout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from envctl.catalog import Catalog
-from envctl.errors import EnvctlError, NotFoundError
+from envctl.errors import EnvctlError, InvalidNameError, NotFoundError
 from envctl.names import Alias, EnvId, parse_ref
 from envctl.resolve.lockfile import LockData
 from envctl.spec import ConcreteTag, PointerTag, base_alias
@@ -73,20 +73,32 @@ def lock_of(catalog: Catalog, alias: Alias) -> LockData:
     return read_any_lock(data, file=str(alias.lock_path))
 
 
-def load_side(open_at: CatalogOpener, text: str, default_rev: str | None = None) -> Side:
+def load_side(open_at: CatalogOpener, text: str, default_rev: str | None = None, *,
+              all_sides: Sequence[str] = ()) -> Side:
     """The lock ``text`` names (see the module docstring). ``default_rev`` applies when the
-    text carries no ``@REV`` of its own."""
-    from envctl.describe import find_by_id
+    text carries no ``@REV`` of its own. A side that is no name but a git revision
+    (``HEAD~3``, ``main``) is refused with the ``--rev`` form to use (``all_sides``: every
+    side given, to write it out whole)."""
     from envctl.report.locks import read_lock_path
 
-    text = text.strip()
     if is_lock_path(text):
         return Side(label=text, lock=read_lock_path(Path(text)))
     ref_text, rev = split_rev(text)
     rev = rev if rev is not None else default_rev
     catalog = open_at(rev)
     at = f"@{rev}" if rev else ""
-    ref = parse_ref(ref_text)
+    try:
+        return _catalog_side(catalog, parse_ref(ref_text), rev, at)
+    except (InvalidNameError, NotFoundError) as exc:
+        if ref_text != text or exc.rule not in ("invalid-name", "invalid-tag", "not-found") \
+                or not is_revision(open_at, text):
+            raise
+        raise _revision_error(open_at, text, all_sides or (text,)) from None
+
+
+def _catalog_side(catalog: Catalog, ref: Alias | EnvId, rev: str | None, at: str) -> Side:
+    from envctl.describe import find_by_id
+
     if isinstance(ref, EnvId):
         alias, platform = find_by_id(catalog, ref)
         label = f"{ref.req_id[:8]}:{ref.full_id[:8]}{at} ({alias} {platform})"
@@ -99,6 +111,36 @@ def load_side(open_at: CatalogOpener, text: str, default_rev: str | None = None)
     if concrete != ref:
         label += f" (→{concrete.tag})"
     return Side(label, lock_of(catalog, concrete), None, concrete, rev)
+
+
+def is_revision(open_at: CatalogOpener, text: str) -> bool:
+    """Whether ``text`` reads as a git revision: git's ``~``/``^`` suffixes, or a name git
+    resolves to a commit (``main``, a sha)."""
+    if "~" in text or "^" in text:
+        return True
+    try:
+        open_at(text)
+    except EnvctlError:
+        return False
+    return True
+
+
+def _revision_error(open_at: CatalogOpener, text: str, sides: Sequence[str]) -> EnvctlError:
+    if all(is_revision(open_at, s) for s in sides):
+        use = "envctl diff " + " ".join(f"--rev {_quote(s)}" for s in sides)
+        fix = f"compare the whole catalog at those revisions: {use}"
+    else:
+        fix = f"name a tag at that revision: NAME:TAG@{text}, or use --rev {_quote(text)}"
+    return EnvctlError(f"{text!r} is a git revision, not an environment or a lockfile",
+                       rule="usage", fix=fix)
+
+
+def _quote(text: str) -> str:
+    """Shell-quoted only when needed: ``HEAD~3`` and ``main^`` are safe inside a word."""
+    import re
+    import shlex
+
+    return text if re.fullmatch(r"[\w@%+=:,./^-][\w@%+=:,./~^-]*", text) else shlex.quote(text)
 
 
 def predecessor(catalog: Catalog, alias: Alias) -> Alias | None:

@@ -1,4 +1,5 @@
-"""``envctl kernel install``: a kernelspec Jupyter finds, pointing into a locked env."""
+"""``envctl kernel install|list|remove``: kernelspecs Jupyter finds, pointing into locked
+environments."""
 
 from __future__ import annotations
 
@@ -46,7 +47,17 @@ def jupyter_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_kernel_install_writes_a_kernelspec_jupyter_finds(
     resolved_catalog: Resolved, jupyter_dir: Path, warm_home: Path
 ) -> None:
-    result = envctl("-C", resolved_catalog.root, "kernel", "install", "team/app:stable")
+    # The local channel has no ipykernel: refused before anything is created, with the fix.
+    refused = envctl("-C", resolved_catalog.root, "kernel", "install", "team/app:stable")
+    assert one_error_line(refused) == (
+        "error: team/app:v1 does not contain ipykernel, so Jupyter could list the "
+        "kernel but not start it [no-ipykernel] — add it in a new tag (envctl extend "
+        "team/app:v1 --add ipykernel --name team/app:<new tag>) and install the kernel for "
+        "that tag, or pass --without-ipykernel to register it anyway")
+    assert not jupyter_dir.exists()
+
+    result = envctl("-C", resolved_catalog.root, "kernel", "install", "team/app:stable",
+                    "--without-ipykernel")
     assert result.exit_code == 0, result.output
     env_id = resolved_catalog.ids["v1"]["linux-64"]
     req, full = env_id.split(":")
@@ -57,7 +68,7 @@ def test_kernel_install_writes_a_kernelspec_jupyter_finds(
         f"{directory}",
         f"  id       {env_id}",
     ]
-    # The local channel has no ipykernel: registered anyway, with a clear warning and fix.
+    # --without-ipykernel registers it anyway, with a clear warning and fix.
     assert result.stderr.strip() == (
         "warning: team/app:v1 does not contain ipykernel, so Jupyter lists the kernel but "
         "cannot start it; add it in a new tag (envctl extend team/app:v1 --add ipykernel "
@@ -83,10 +94,42 @@ def test_kernel_install_writes_a_kernelspec_jupyter_finds(
     assert found.argv[0] == str(prefix / "bin/python")
     assert found.display_name == spec["display_name"]
 
-    again = envctl("-C", resolved_catalog.root, "kernel", "install", "team/app:v1", "--json")
+    again = envctl("-C", resolved_catalog.root, "kernel", "install", "team/app:v1", "--json",
+                   "--without-ipykernel")
     assert again.exit_code == 0, again.output
     data = json.loads(again.stdout)
     assert (data["replaced"], data["created_env"], data["id"]) == (True, False, env_id)
+
+    # list: envctl's kernels only, with the environment each runs in.
+    (jupyter_dir / "kernels" / "theirs").mkdir()
+    (jupyter_dir / "kernels" / "theirs" / "kernel.json").write_text(
+        '{"argv": ["python"], "display_name": "Theirs"}')
+    listed = envctl("kernel", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout) == [{
+        "name": "envctl-team-app-v1", "directory": str(directory),
+        "display_name": spec["display_name"], "alias": "team/app:v1", "id": env_id,
+        "platform": "linux-64", "prefix": str(prefix), "env_exists": True}]
+    table = envctl("kernel", "list")
+    assert table.stdout.splitlines()[1].split() == [
+        "envctl-team-app-v1", "team/app:v1", f"{req[:8]}:{full[:8]}", "linux-64", "ok"]
+
+    # remove: only what envctl wrote, unless forced; a clear error for an unknown name.
+    gone = envctl("kernel", "remove", "envctl-team-app-v1")
+    assert gone.exit_code == 0, gone.output
+    assert gone.stdout == f"removed kernel envctl-team-app-v1 from {directory.parent}\n"
+    assert not directory.exists()
+    assert json.loads(envctl("kernel", "list", "--json").stdout) == []
+    missing = envctl("kernel", "remove", "envctl-team-app-v1")
+    assert one_error_line(missing) == (
+        f"error: {directory}: no kernel 'envctl-team-app-v1' in {directory.parent} "
+        "[not-found] — 'envctl kernel list' shows the kernels envctl installed (--prefix DIR "
+        "for a shared Jupyter)")
+    theirs = envctl("kernel", "remove", "theirs")
+    assert "[foreign-kernel] — remove it with 'jupyter kernelspec remove', or pass --force" \
+        in one_error_line(theirs)
+    assert envctl("kernel", "remove", "theirs", "--force").exit_code == 0
+    assert not (jupyter_dir / "kernels" / "theirs").exists()
 
 
 @pytest.mark.slow
@@ -95,11 +138,15 @@ def test_kernel_install_into_a_prefix_with_a_name(
 ) -> None:
     shared = tmp_path / "hub"
     result = envctl("-C", resolved_catalog.root, "kernel", "install", "team/app:v2",
-                    "--name", "App-Two", "--display-name", "App two", "--prefix", shared)
+                    "--name", "App-Two", "--display-name", "App two", "--prefix", shared,
+                    "--without-ipykernel")
     assert result.exit_code == 0, result.output
     spec = json.loads((shared / "share/jupyter/kernels/app-two/kernel.json").read_text())
     assert spec["display_name"] == "App two"
     assert not jupyter_dir.exists()
+    listed = envctl("kernel", "list", "--prefix", shared, "--json")
+    assert [k["name"] for k in json.loads(listed.stdout)] == ["app-two"]
+    assert envctl("kernel", "list").stdout.startswith("no kernels installed by envctl in ")
 
     both = envctl("-C", resolved_catalog.root, "kernel", "install", "team/app:v2", "--user",
                   "--prefix", shared)
@@ -114,13 +161,13 @@ def test_a_kernel_envctl_did_not_write_is_kept_unless_forced(
     theirs.mkdir(parents=True)
     (theirs / "kernel.json").write_text('{"argv": ["python"], "display_name": "Mine"}')
     refused = envctl("-C", resolved_catalog.root, "kernel", "install", "team/app:v1",
-                     "--name", "mine")
+                     "--name", "mine", "--without-ipykernel")
     line = one_error_line(refused)
     assert f"a kernel 'mine' that envctl did not write exists at {theirs}" in line
     assert "[kernel-exists] — choose another --name, or pass --force to replace it" in line
     assert json.loads((theirs / "kernel.json").read_text())["display_name"] == "Mine"
     forced = envctl("-C", resolved_catalog.root, "kernel", "install", "team/app:v1",
-                    "--name", "mine", "--force")
+                    "--name", "mine", "--force", "--without-ipykernel")
     assert forced.exit_code == 0 and "replaced kernel mine" in forced.stdout
     assert not list(theirs.parent.glob(".mine*"))  # no temp folders left
 

@@ -33,6 +33,40 @@ def test_alias_pointer_and_id(resolved_catalog: Resolved) -> None:
     assert (by_id.alias, by_id.platform) == ("team/app:v1", "osx-arm64")
 
 
+@pytest.mark.parametrize(("ref", "rule", "where"), [
+    (" team/app:v1", "invalid-name", '" " at position 0'),
+    ("team/app:v1\n", "invalid-tag", '"\\n" at position 11'),
+    ("team/app:v1 ", "invalid-tag", '" " at position 11'),
+])
+def test_whitespace_is_refused_not_stripped(resolved_catalog: Resolved, ref: str, rule: str,
+                                            where: str) -> None:
+    with pytest.raises(EnvctlError) as info:
+        api.resolve_ref(ref, catalog=resolved_catalog.root)
+    assert info.value.rule == rule
+    assert where in info.value.message and 'did you mean "team/app:v1"' in info.value.message
+
+
+def test_a_shortened_id_says_ids_are_whole(resolved_catalog: Resolved, tmp_path: Path) -> None:
+    req, full = resolved_catalog.ids["v1"]["linux-64"].split(":")
+    short = f"{req[:8]}:{full[:8]}"  # what 'envctl envs' prints
+    with pytest.raises(EnvctlError) as info:
+        api.resolve_ref(short, catalog=resolved_catalog.root)
+    assert info.value.rule == "short-id"
+    assert info.value.render() == (
+        f"{short} names no environment, and a resolved id must be whole: req_id:full_id, 40 "
+        "hex digits each (a shortened id is only for reading) [short-id] — 'envctl envs "
+        "--full' (or --json) prints the whole ids of local environments, 'envctl info "
+        "--prefix DIR' the id of one, 'envctl show NAME:TAG' those of a tag")
+    # The store alone answers the same way.
+    with pytest.raises(EnvctlError) as info:
+        api.resolve_ref(short, store=str(tmp_path / "store"))
+    assert info.value.rule == "short-id"
+    # A name that is not hex keeps the catalog's own error.
+    with pytest.raises(EnvctlError) as info:
+        api.resolve_ref("team/nope:v1", catalog=resolved_catalog.root)
+    assert (info.value.rule, info.value.message) == ("not-found", "no environment named team/nope")
+
+
 def test_catalog_from_the_environment_variable(
     resolved_catalog: Resolved, monkeypatch: pytest.MonkeyPatch
 ) -> None:

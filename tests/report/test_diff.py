@@ -259,6 +259,22 @@ def test_cli_whole_catalog_between_revisions(in_catalog: Path) -> None:
     assert re.fullmatch(r"main \([0-9a-f]{12}\) → work tree: 0 tag changes", out.strip())
 
 
+@pytest.mark.slow
+def test_cli_a_git_revision_as_a_side_suggests_rev(in_catalog: Path) -> None:
+    code, out = invoke("diff", "HEAD~3", "HEAD")
+    assert (code, out) == (1, "error: 'HEAD~3' is a git revision, not an environment or a "
+                              "lockfile [usage] — compare the whole catalog at those "
+                              "revisions: envctl diff --rev HEAD~3 --rev HEAD\n")
+    code, out = invoke("diff", "main", "pr-good")  # names git resolves, no ~ or ^
+    assert code == 1 and out.endswith("envctl diff --rev main --rev pr-good\n")
+    code, out = invoke("diff", "HEAD^", "team/app:v2")  # one side is a tag: NAME:TAG@REV
+    assert code == 1 and out.endswith("— name a tag at that revision: NAME:TAG@HEAD^, or use "
+                                      "--rev HEAD^\n")
+    # A tag that is not there keeps its own error.
+    code, out = invoke("diff", "team/app:v1", "team/app:v9")
+    assert code == 1 and "team/app has no tag 'v9' [not-found]" in out
+
+
 def test_cli_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     code, out = invoke("diff")

@@ -92,10 +92,36 @@ def test_cli_history_json_and_table(in_catalog: Path, report_repo: ReportRepo) -
     assert lines[0].startswith("team/app:stable (pointer) on main at ")
     assert [line.split("│")[1].strip() for line in lines if "│" in line and "→" in line] == [
         "created", "moved", "moved"]
+    # A tag never declared is not found, as 'show' says it (exit 1, one line).
     code, out = invoke("history", "team/app:v9")
-    assert code == 0 and "never declared on main" in out
+    assert (code, out) == (1, "error: envs/team/app.yaml [v9]: team/app:v9 was never declared "
+                              "on main [not-found] — team/app has tags: v1, v2, v3, v4, "
+                              "stable\n")
+    code, out = invoke("history", "team/nope:v1")
+    assert code == 1 and "team/nope:v1 was never declared on main" in out
+    # No tag: 'show''s rule; without a 'latest', the newest frozen immutable tag.
+    code, out = invoke("history", "team/app", "--json")
+    assert code == 0 and json.loads(out)["alias"] == "team/app:v4"
+    code, out = invoke("history", "team/app")
+    assert out.splitlines()[0] == ("team/app means team/app:v4 (no 'latest' tag: the newest "
+                                   "frozen tag)")
     code, out = invoke("history", "team/app:stable", "--rev", "pr-good", "--json")
     assert [e["target"] for e in json.loads(out)["entries"]] == ["v1", "v2", "v3", "v2"]
+
+
+@pytest.mark.slow
+def test_a_tag_only_in_the_work_tree_says_so(report_repo: ReportRepo, tmp_path: Path) -> None:
+    import shutil
+
+    clone = tmp_path / "catalog"
+    shutil.copytree(report_repo.root, clone)
+    env = clone / "envs/team/app.yaml"
+    env.write_text(env.read_text() + "  v5: {dependencies: [python=3.11]}\n")
+    code, out = invoke("-C", str(clone), "history", "team/app:v5")
+    assert (code, out) == (1, "error: envs/team/app.yaml [v5]: team/app:v5 was never declared "
+                              "on main [not-found] — it is only in the work tree so far, and "
+                              "history reads main: merge it first, or pass --rev HEAD for the "
+                              "commits made since\n")
 
 
 # -- a long history, generated with git fast-import -------------------------------------------
