@@ -25,9 +25,10 @@ blob serves many paths. A real repository stores near-identical locks as git del
 each other; ``fast-import`` cannot find cross-path deltas cheaply, so sharing whole blobs
 is how 10,000 environments (about 80,000 locks) stay at a few hundred MB and a minute or
 two to build, instead of 11 GB. Metas are unique per tag (alias, ids, request), as in a
-real catalog. Ids are well-formed but not recomputed from specs (nothing reads them
-against specs outside a push; the hook benchmark pushes locks made by
-``envctl.testing.handlocks`` with real ids).
+real catalog, and record the request as the resolver normalises it (what ``lint``
+compares with the spec); rolling tags have no ``exclude_newer``. The req_ids are
+well-formed but not recomputed (only a push checks them, and the benchmarks push locks
+made by ``envctl.testing.handlocks`` with real ids).
 
 Output: ``OUT/`` is the git repository (``--bare``: a bare one). Without ``--bare`` and
 ``--no-tree``, its work tree holds the HEAD tree written directly (locks hard-linked from
@@ -51,6 +52,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 
 CHANNEL_URL = "https://conda.example.org/main"  # as envctl.testing.handlocks writes locks
@@ -62,7 +64,7 @@ PER_TEAM = 80
 EXCLUDE_NEWER = "2024-01-01T00:00:00Z"
 EPOCH = 1_700_000_000
 INFO_FILE = "gen_catalog.json"
-GENERATOR_VERSION = 2  # bump when shapes change, so cached catalogs are rebuilt
+GENERATOR_VERSION = 3  # bump when shapes change, so cached catalogs are rebuilt
 
 TEAMS = (
     "ranking", "vision", "search", "ads", "fraud", "growth", "infra", "speech", "nlp",
@@ -328,15 +330,31 @@ _VIRTUAL = {
 }
 
 
-def render_meta(alias: str, tag: TagPlan, lock: PoolLock, base: str | None) -> bytes:
-    deps = "".join(f"      - {_q(d)}\n" for d in sorted(tag.deps)) or ""
-    pypi = "".join(f"      - {_q(r)}\n" for r in sorted(tag.pypi)) or ""
+@cache
+def _normal_conda(text: str) -> str:
+    from envctl.spec import normalize_conda_spec
+
+    return normalize_conda_spec(text)
+
+
+@cache
+def _normal_pypi(text: str) -> str:
+    from envctl.spec import normalize_pypi_requirement
+
+    return normalize_pypi_requirement(text)
+
+
+def render_meta(alias: str, tag: TagPlan, lock: PoolLock, base: str | None,
+                base_lock: PoolLock | None, rolling: bool) -> bytes:
+    """The meta CI writes: the request as the resolver normalises it (what ``lint`` compares
+    with the spec), the base's full_id, no ``exclude_newer`` for a rolling tag."""
+    deps = "".join(f"      - {_q(d)}\n" for d in sorted({_normal_conda(d) for d in tag.deps}))
+    pypi = "".join(f"      - {_q(r)}\n" for r in sorted({_normal_pypi(r) for r in tag.pypi}))
+    exclude = "null" if rolling else f"'{EXCLUDE_NEWER}'"
     platforms = []
     for p in PLATFORMS:
         req_id = hashlib.sha1(f"{alias}|{p}".encode()).hexdigest()
-        base_full_id = (
-            f"'{hashlib.sha1(f'{base}|{p}'.encode()).hexdigest()}'" if base else "null"
-        )
+        base_full_id = f"'{base_lock.full_ids[p]}'" if base_lock is not None else "null"
         platforms.append(
             f"  {p}:\n    req_id: '{req_id}'\n    full_id: '{lock.full_ids[p]}'\n"
             f"    request:\n      version: '1'\n      platform: {p}\n"
@@ -344,16 +362,31 @@ def render_meta(alias: str, tag: TagPlan, lock: PoolLock, base: str | None) -> b
             + (f"      dependencies:\n{deps}" if deps else "      dependencies: []\n")
             + (f"      pypi:\n{pypi}" if pypi else "      pypi: []\n")
             + f"      virtual_packages:\n{_VIRTUAL[p]}"
-            f"      base_full_id: {base_full_id}\n      exclude_newer: '{EXCLUDE_NEWER}'\n"
+            f"      base_full_id: {base_full_id}\n      exclude_newer: {exclude}\n"
         )
     tag_name = alias.rsplit(":", 1)[1]
     return (
         f"# Resolved by envctl; do not edit. The lockfile is {tag_name}.conda-lock.yml\n"
         f"version: '1'\nalias: {alias}\nbase: {base or 'null'}\n"
-        f"exclude_newer: '{EXCLUDE_NEWER}'\nresolved_at: '2024-01-02T00:00:00Z'\n"
+        f"exclude_newer: {exclude}\nresolved_at: '2024-01-02T00:00:00Z'\n"
         f"resolved_by: ci\nenvctl_version: '0.1.0'\nlock_sha256: {lock.sha256}\n"
         "platforms:\n" + "".join(platforms)
     ).encode()
+
+
+def make_meta(env: EnvPlan, tag: TagPlan, pool: list[PoolLock],
+              locks_by_alias: dict[str, int]) -> bytes:
+    assert tag.lock is not None
+    base = _base_of(env, tag)
+    base_index = locks_by_alias.get(base) if base else None
+    return render_meta(f"{env.name}:{tag.name}", tag, pool[tag.lock], base,
+                       None if base_index is None else pool[base_index], tag in env.rolling)
+
+
+def locks_of(plans: list[EnvPlan]) -> dict[str, int]:
+    """``alias -> pool index`` of every tag that has a lock in the final catalog."""
+    return {f"{e.name}:{t.name}": t.lock for e in plans for t in locked_tags(e, len(e.immutable))
+            if t.lock is not None}
 
 
 def _base_of(env: EnvPlan, tag: TagPlan) -> str | None:
@@ -418,6 +451,7 @@ def _stream(
     plans: list[EnvPlan], pool: list[PoolLock], config: str, commits: int, rng: random.Random,
 ) -> Iterator[bytes]:
     """The ``git fast-import`` stream, commit by commit (never all in memory)."""
+    locks_by_alias = locks_of(plans)
     people = [("Alice", "alice"), ("Bob", "bob"), ("Chen", "chen"), ("Dana", "dana")]
     clock = EPOCH
     written: set[int] = set()
@@ -455,12 +489,11 @@ def _stream(
         for tag in locked_tags(env, upto):
             if tag.name in already and tag not in env.rolling:
                 continue
-            alias = f"{env.name}:{tag.name}"
             assert tag.lock is not None
             lock_dir = f"locks/{env.name}"
             files.append((f"{lock_dir}/{tag.name}.conda-lock.yml", tag.lock))
             files.append((f"{lock_dir}/{tag.name}.meta.yaml",
-                          render_meta(alias, tag, pool[tag.lock], _base_of(env, tag))))
+                          make_meta(env, tag, pool, locks_by_alias)))
         return files
 
     add_commits = max(1, min(len(plans), commits // 2))
@@ -570,6 +603,7 @@ def write_tree(
     out: Path, git_dir: Path, plans: list[EnvPlan], pool: list[PoolLock], config: str
 ) -> None:
     """The HEAD tree as plain files, locks hard-linked from one copy per distinct blob."""
+    locks_by_alias = locks_of(plans)
     pool_dir = git_dir / "envctl-pool"
     pool_dir.mkdir()
     pool_paths: dict[int, Path] = {}
@@ -598,7 +632,7 @@ def write_tree(
                 pool_paths[tag.lock].write_bytes(pool[tag.lock].text)
             os.link(pool_paths[tag.lock], lock_dir / f"{tag.name}.conda-lock.yml")
             (lock_dir / f"{tag.name}.meta.yaml").write_bytes(
-                render_meta(f"{env.name}:{tag.name}", tag, pool[tag.lock], _base_of(env, tag))
+                make_meta(env, tag, pool, locks_by_alias)
             )
 
 

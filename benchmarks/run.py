@@ -15,8 +15,9 @@ the way users and servers run them:
   of 100 commits that each add a tag to another environment;
 - ``envctl --help`` and ``python -X importtime`` of ``envctl show`` (the slowest imports).
 
-Times are medians of ``--repeat`` runs (lint, list and search at 10,000: of
-``--repeat-slow``). Peak memory is the largest resident set of the process tree
+Times are medians of ``--repeat`` runs after one uncounted warm-up run (lint and list at
+10,000: of ``--repeat-slow`` runs, no warm-up; search: one run, stopped after
+``--search-timeout``). Peak memory is the largest resident set of the process tree
 (``wait4``'s rusage: the command and the processes it waited for, e.g. lint's workers or
 the hook's git). The machine's load average is printed: other work on a 2-core machine
 moves every figure.
@@ -33,7 +34,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,19 +63,53 @@ class Run:
     stderr: bytes
 
 
-def measure(cmd: Sequence[str], *, cwd: Path | None = None,
-            env: dict[str, str] | None = None) -> Run:
-    """Run ``cmd`` once: wall time, and the peak RSS of its process tree (from wait4)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+# Commands are started by this small helper process, not by the benchmark itself: a child's
+# peak RSS (ru_maxrss) keeps the high-water mark of the process it was forked from, across
+# exec, so a command forked from a benchmark grown to 200 MB would report 200 MB.
+_SPAWNER_CODE = r"""
+import json, os, subprocess, sys, threading, time
+for line in sys.stdin:
+    job = json.loads(line)
+    with open(job["out"], "wb") as out, open(job["err"], "wb") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(job["cmd"], cwd=job["cwd"], env=job["env"], stdout=out,
+                                stderr=err, stdin=subprocess.DEVNULL)
+        timer = threading.Timer(job["timeout"], proc.kill) if job["timeout"] else None
+        if timer:
+            timer.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, out.read(), err.read())
+        if timer:
+            timer.cancel()
+    print(json.dumps({"seconds": seconds, "maxrss": usage.ru_maxrss,
+                      "rc": os.waitstatus_to_exitcode(status)}), flush=True)
+"""
+_spawner: subprocess.Popen[str] | None = None
+
+
+def start_spawner() -> None:
+    global _spawner
+    if _spawner is None:
+        _spawner = subprocess.Popen([sys.executable, "-c", _SPAWNER_CODE], text=True,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+
+def measure(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float | None = None) -> Run:
+    """Run ``cmd`` once: wall time, and the peak RSS of its process tree (wait4's rusage: the
+    command and the processes it waited for). Past ``timeout`` seconds it is killed and the
+    run reports returncode -9."""
+    start_spawner()
+    assert _spawner is not None and _spawner.stdin and _spawner.stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = Path(tmp, "out"), Path(tmp, "err")
+        job = {"cmd": list(cmd), "cwd": str(cwd) if cwd else None, "env": env,
+               "timeout": timeout, "out": str(out), "err": str(err)}
+        _spawner.stdin.write(json.dumps(job) + "\n")
+        _spawner.stdin.flush()
+        answer = json.loads(_spawner.stdout.readline())
+        return Run(answer["seconds"], answer["maxrss"] / 1024, answer["rc"], out.read_bytes(),
+                   err.read_bytes())
 
 
 @dataclass
@@ -102,8 +136,15 @@ class Report:
         return figure
 
 
-def median_run(runs: int, once: Callable[[], Run]) -> tuple[float, float, Run]:
-    """Median seconds and the highest peak over ``runs`` runs; the last run for its output."""
+def median_run(runs: int, once: Callable[[], Run], *, warmup: bool = False
+               ) -> tuple[float, float, Run]:
+    """Median seconds and the highest peak over ``runs`` runs; the last run for its output.
+
+    ``warmup``: one run first, not counted (the first run after a catalog is made pays for
+    the OS reading envctl's modules and the catalog's files from disk).
+    """
+    if warmup:
+        once()
     results = [once() for _ in range(runs)]
     return (statistics.median(r.seconds for r in results),
             max(r.peak_mb for r in results), results[-1])
@@ -134,11 +175,12 @@ def env_paths(client: Path, count: int) -> list[str]:
 
 
 def bench_cli(report: Report, info: Generated, env: dict[str, str], repeat: int,
-              slow_repeat: int) -> None:
+              slow_repeat: int, search_timeout: float) -> None:
     size, tree = info.envs, Path(info.path)
     slow = slow_repeat if size >= 10_000 else repeat
 
-    seconds, peak, run = median_run(slow, lambda: measure([ENVCTL, "lint"], cwd=tree, env=env))
+    seconds, peak, run = median_run(slow, lambda: measure([ENVCTL, "lint"], cwd=tree, env=env),
+                                    warmup=size < 10_000)
     summary = run.stdout.decode(errors="replace").strip().splitlines()[-1:]
     report.add(Figure("envctl lint", size, seconds, peak,
                       note=f"({summary[0] if summary else 'no output'}; exit {run.returncode})",
@@ -150,22 +192,29 @@ def bench_cli(report: Report, info: Generated, env: dict[str, str], repeat: int,
                             + run.stdout.decode(errors="replace")[:500])
 
     seconds, peak, run = median_run(
-        slow, lambda: measure([ENVCTL, "list", "--json"], cwd=tree, env=env))
+        slow, lambda: measure([ENVCTL, "list", "--json"], cwd=tree, env=env),
+        warmup=size < 10_000)
     listed = len(json.loads(run.stdout)) if run.returncode == 0 else "error"
     report.add(Figure("envctl list --json", size, seconds, peak, note=f"({listed} envs)"))
 
     probe = measure([ENVCTL, "search", "--help"], cwd=tree, env=env)
     if probe.returncode == 0:
-        seconds, peak, run = median_run(slow, lambda: measure(
-            [ENVCTL, "search", "--package", info.package, "--json"], cwd=tree, env=env))
-        report.add(Figure(f"envctl search --package {info.package}", size, seconds, peak,
-                          note=f"(exit {run.returncode})"))
+        cmd = [ENVCTL, "search", "--package", info.package, "--json"]
+        run = measure(cmd, cwd=tree, env=env, timeout=search_timeout)
+        if run.returncode == -9:
+            report.add(Figure(f"envctl search --package {info.package}", size, None,
+                              run.peak_mb, note=f"(stopped after {search_timeout:g} s)"))
+        else:
+            found = len(json.loads(run.stdout)) if run.returncode == 0 else "error"
+            report.add(Figure(f"envctl search --package {info.package}", size, run.seconds,
+                              run.peak_mb, note=f"({found} envs; exit {run.returncode})"))
     else:
         report.add(Figure(f"envctl search --package {info.package}", size,
                           note="(n/a: 'envctl search' is not registered yet)"))
 
     seconds, peak, run = median_run(
-        max(repeat, 5), lambda: measure([ENVCTL, "show", info.sample_alias], cwd=tree, env=env))
+        max(repeat, 5), lambda: measure([ENVCTL, "show", info.sample_alias], cwd=tree, env=env),
+        warmup=True)
     report.add(Figure("envctl show NAME (cold start)", size, seconds, peak,
                       note=f"({info.sample_alias}; exit {run.returncode})",
                       goal=f"< {GOAL_START_S * 1000:g} ms", ok=seconds < GOAL_START_S))
@@ -188,8 +237,8 @@ def bench_hook(report: Report, info: Generated, root: Path, env: dict[str, str],
     path = info.sample_env
     name = path[len("envs/"): -len(".yaml")]
     tags, locks, peaks = [], [], []
-    for k in range(repeat):
-        tag = f"v{100 + k}"  # past every generated tag
+    for k in range(-1, repeat):  # k = -1: a warm-up push, not counted
+        tag = f"v{100 + k + 1}"  # past every generated tag
         data = yamlio.load(git(client, "cat-file", "blob", f"{tip}:{path}"))
         data["tags"][tag] = {"dependencies": ["python=3.12", f"pkg{k}"]}
         text = yamlio.dump(data)
@@ -197,15 +246,17 @@ def bench_hook(report: Report, info: Generated, root: Path, env: dict[str, str],
         git(client, "push", "--quiet", str(server), f"{tip}:refs/heads/main", env=env)
         seconds, peak, rc = last_hook(log)
         assert rc == 0, f"the hook refused a good one-tag push ({size:,} envs)"
-        tags.append(seconds)
-        peaks.append(peak)
+        if k >= 0:
+            tags.append(seconds)
+            peaks.append(peak)
         files = lock_files({"catalog.yaml": info.config, path: text}, f"{name}:{tag}")
         tip = commit_files(client, tip, files, f"Lock {name}:{tag}", key=key)
         git(client, "push", "--quiet", str(server), f"{tip}:refs/heads/main", env=env)
         seconds, peak, rc = last_hook(log)
         assert rc == 0, f"the hook refused CI's lock push ({size:,} envs)"
-        locks.append(seconds)
-        peaks.append(peak)
+        if k >= 0:
+            locks.append(seconds)
+            peaks.append(peak)
     one_tag = statistics.median(tags)
     report.add(Figure("hook: push adding one tag", size, one_tag, max(peaks[::2])))
     report.add(Figure("hook: CI's signed lock push", size, statistics.median(locks),
@@ -240,7 +291,8 @@ def bench_hook(report: Report, info: Generated, root: Path, env: dict[str, str],
 
 def bench_start(report: Report, env: dict[str, str], repeat: int, tree: Path,
                 alias: str) -> None:
-    seconds, peak, _ = median_run(max(repeat, 7), lambda: measure([ENVCTL, "--help"], env=env))
+    seconds, peak, _ = median_run(max(repeat, 7), lambda: measure([ENVCTL, "--help"], env=env),
+                                  warmup=True)
     report.add(Figure("envctl --help (cold start)", None, seconds, peak,
                       goal=f"< {GOAL_START_S * 1000:g} ms", ok=seconds < GOAL_START_S))
     run = measure([sys.executable, "-X", "importtime", "-m", "envctl.cli.main", "show", alias],
@@ -317,8 +369,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat-slow", type=int, default=2,
                         help="runs of lint, list and search at 10,000 environments")
     parser.add_argument("--workdir", type=Path, help="keep catalogs here and reuse them")
+    parser.add_argument("--search-timeout", type=float, default=120,
+                        help="stop envctl search after this many seconds (run once per size)")
     args = parser.parse_args(argv)
     sizes = sorted(args.sizes or ([10, 1_000] if args.quick else [10, 1_000, 10_000]))
+    start_spawner()  # while this process is small
     load_start = os.getloadavg()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="envctl-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -339,7 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for size in sizes:
             print(f"{size:,} environments", flush=True)
             gens[size] = catalog_for(work, size, pub)
-            bench_cli(report, gens[size], env, args.repeat, args.repeat_slow)
+            bench_cli(report, gens[size], env, args.repeat, args.repeat_slow,
+                      args.search_timeout)
             hooks[size] = bench_hook(report, gens[size], work, env, key, args.repeat)
         largest = gens[max(sizes)]
         bench_start(report, env, args.repeat, Path(largest.path), largest.sample_alias)

@@ -30,8 +30,9 @@ Before anything is written, every package is checked:
   be pinned, sdists would have to be built.
 
 Then (unless ``resolve=False``) the tag is resolved locally, like ``envctl extend``
-does, and its full_id per platform must equal the adopted lock's; otherwise the env
-file is put back and the error lists the packages that differ. A lock that is not
+does (into a throw-away folder: the work tree gains only the env file), and its full_id
+per platform must equal the adopted lock's; otherwise the env file is put back and the
+error lists the packages that differ. A lock that is not
 closed (a dependency left out) or a wheel uv would not choose is caught here, not in CI.
 
 Functions return values and raise :class:`~envctl.errors.EnvctlError`; nothing prints.
@@ -372,7 +373,7 @@ def _repodata(placed: Mapping[LockedPackage, ChannelRef], gateway: Any,
 
     from rattler import Channel
 
-    from envctl.resolve.conda import make_gateway, run_rattler
+    from envctl.resolve.conda import channel_errors, make_gateway, run_rattler
 
     groups: dict[tuple[str, str], tuple[ChannelRef, set[str]]] = {}
     for package, ref in placed.items():
@@ -392,7 +393,7 @@ def _repodata(placed: Mapping[LockedPackage, ChannelRef], gateway: Any,
 
     try:
         answers = run_rattler(query_all())
-    except Exception as exc:  # rattler's own error types: say which channel and why
+    except channel_errors() as exc:  # the channel could not be read: say which and why
         public = ", ".join(sorted({groups[k][0].public_url for k in keys}))
         message = str(exc)
         for ref, _ in groups.values():
@@ -583,8 +584,6 @@ def _restore(root: Path, target: Alias, written: Path, before: bytes | None) -> 
         written.unlink(missing_ok=True)
     else:
         written.write_bytes(before)
-    for rel in (target.lock_path, target.meta_path):
-        (root / str(rel)).unlink(missing_ok=True)  # the tag was new: these are the trial's
 
 
 def _trial_resolve(
@@ -592,17 +591,25 @@ def _trial_resolve(
     packages: Sequence[LockedPackage], *, resolved_at: datetime, resolved_by: str,
     exclude_newer: Any,
 ) -> TagResult:
-    """Resolve the pinned tag as CI will; it must give back exactly the adopted packages."""
+    """Resolve the pinned tag as CI will; it must give back exactly the adopted packages.
+
+    A trial: the locks go to a throw-away folder (only CI commits locks)."""
+    import tempfile
+
     from envctl.resolve.api import resolve_tag
     from envctl.resolve.lockfile import read_lock
 
-    result = resolve_tag(root, target, resolved_at=resolved_at,
-                         resolved_by=resolved_by, exclude_newer=exclude_newer)
+    with tempfile.TemporaryDirectory(prefix="envctl-adopt-") as scratch:
+        result = resolve_tag(root, target, resolved_at=resolved_at, resolved_by=resolved_by,
+                             exclude_newer=exclude_newer, output=Path(scratch))
+        lock = read_lock((Path(scratch) / str(target.lock_path)).read_bytes())
+    result = replace(result, lock_path=None, meta_path=None,
+                     message="resolved as a trial: it gives back the adopted packages; no lock "
+                     "written (CI locks the tag once it is merged)")
     got = {p.platform: p.full_id for p in result.platforms}
     bad = [a for a in adopted if got.get(a.platform) != a.full_id]
     if not bad:
         return result
-    lock = read_lock((root / str(target.lock_path)).read_bytes())
     platform = bad[0].platform
     want = {p.filename: p.sha256 for p in packages if p.platform == platform}
     have = {p.filename: p.sha256 for p in lock.for_platform(platform)}

@@ -178,6 +178,7 @@ class Catalog:
         self._envs: dict[EnvName, EnvFile] = {}
         self._raw: dict[EnvName, object] = {}
         self._metas: dict[Alias, Meta | None] = {}
+        self._mutable: dict[str, bool] = {}
 
     # -- files --------------------------------------------------------------------------
 
@@ -211,7 +212,7 @@ class Catalog:
                 names.append(env_name_from_path(entry.path))
             except EnvctlError:
                 continue  # lint reports it; readers skip what is not an environment
-        return sorted(names)
+        return sorted(names, key=lambda n: n.segments)  # EnvName's own order, in C
 
     def has_env(self, name: EnvName) -> bool:
         return name in self._envs or self.source.read(str(name.env_file)) is not None
@@ -230,7 +231,21 @@ class Catalog:
 
     def env(self, name: EnvName) -> EnvFile:
         if name not in self._envs:
-            self._envs[name] = parse_env_file(self.raw_env(name), file=str(name.env_file))
+            file = str(name.env_file)
+            if name in self._raw:
+                self._envs[name] = parse_env_file(self._raw[name], file=file)
+                return self._envs[name]
+            data = self.source.read(file)
+            try:
+                # Without line maps first (faster, and most files are valid); a file with a
+                # problem is loaded again below so that the error names its line.
+                plain = None if data is None else yamlio.load(data, file=file, lines=False)
+                if plain is not None:
+                    self._envs[name] = parse_env_file(plain, file=file)
+                    return self._envs[name]
+            except EnvctlError:
+                pass
+            self._envs[name] = parse_env_file(self.raw_env(name), file=file)
         return self._envs[name]
 
     def _suggest(self, name: EnvName) -> str:
@@ -268,7 +283,11 @@ class Catalog:
         return self.source.read(str(alias.lock_path))
 
     def is_mutable(self, tag: str) -> bool:
-        return self.config.is_mutable(tag)
+        # Cached: list asks for every tag of every environment, and each answer is a
+        # match against every mutable_tags pattern.
+        if tag not in self._mutable:
+            self._mutable[tag] = self.config.is_mutable(tag)
+        return self._mutable[tag]
 
     def info(self, alias: Alias) -> TagInfo:
         spec = self.tag(alias)

@@ -23,6 +23,7 @@ from envctl import yamlio
 from envctl.config import CONFIG_FILE, CatalogConfig, parse_config
 from envctl.errors import CatalogError, EnvctlError, GitError
 from envctl.git import BlobReader, rev_parse, run_git
+from envctl.names import LOCK_FILE_SUFFIX
 from envctl.policy import (
     LOCKS,
     ZERO_SHA,
@@ -41,6 +42,9 @@ from envctl.policy import (
 )
 
 _CHECKED_PREFIXES = ("envs/", LOCKS)
+_UNKNOWN = object()  # not in the push's diff: read the file by "rev:path"
+#: At most this many bytes of the push's files are read ahead in one batch.
+PREFETCH_BYTES = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -58,15 +62,36 @@ class GitSnapshot:
         self.rev = rev
 
     def read(self, path: str) -> bytes | None:
+        known = self.repo.blob_ids.get((self.rev, path), _UNKNOWN)
+        if known is None:
+            return None  # the push's diff says there is no file here
+        if known is not _UNKNOWN:
+            # By object id: git finds it at once, where "rev:path" walks the trees (about a
+            # millisecond in a large catalog, for every file a push touches).
+            size = self.repo.blob_sizes.get(known)
+            limit = read_limit(path)
+            if size is not None and limit is not None and size > limit:
+                return None  # refused by its size in judge_commits, never read
+            data = self.repo.prefetched.get(known)
+            return data if data is not None else self.repo.blobs.read(known)
         return self.repo.blobs.read(f"{self.rev}:{self.repo.subdir}{path}")
 
     def listdir(self, path: str) -> list[str]:
-        spec = self.repo.subdir + path.strip("/") + "/" if path.strip("/") else self.repo.subdir
-        out = self.repo.git(
-            ["ls-tree", "-z", "--name-only", "--full-tree", self.rev, "--", spec or "."]
-        ).stdout
-        return [p.rsplit("/", 1)[-1] for p in out.decode("utf-8", "surrogateescape").split("\0")
-                if p]
+        # Cached per revision and folder (git objects never change): the name-collision rule
+        # lists every folder of every new environment's name, so a push of 10,000 new
+        # environments in a few folders would otherwise start 30,000 git processes.
+        key = (self.rev, path)
+        found = self.repo.listings.get(key)
+        if found is None:
+            spec = (self.repo.subdir + path.strip("/") + "/" if path.strip("/")
+                    else self.repo.subdir)
+            out = self.repo.git(
+                ["ls-tree", "-z", "--name-only", "--full-tree", self.rev, "--", spec or "."]
+            ).stdout
+            found = [p.rsplit("/", 1)[-1]
+                     for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+            self.repo.listings[key] = found
+        return list(found)
 
     def paths(self, prefix: str) -> list[str]:
         spec = self.repo.subdir + prefix.strip("/") + "/"
@@ -87,6 +112,12 @@ class Repo:
         self.subdir = subdir.strip("/") + "/" if subdir.strip("/") else ""
         self.blobs = BlobReader(self.path, scrub=scrub)
         self._configs: dict[bytes, CatalogConfig | EnvctlError] = {}
+        self.listings: dict[tuple[str, str], list[str]] = {}  # (rev, folder) -> names
+        # What the push's diff says about its paths: (commit, path) -> blob id, or None
+        # where the commit has no file; and blob id -> size.
+        self.blob_ids: dict[tuple[str, str], str | None] = {}
+        self.blob_sizes: dict[str, int] = {}
+        self.prefetched: dict[str, bytes] = {}  # blob id -> content, read in one batch
 
     def close(self) -> None:
         self.blobs.close()
@@ -151,6 +182,8 @@ class Repo:
         ).stdout
         raw: dict[str, list[tuple[str, str, str, str]]] = {}
         current: list[tuple[str, str, str, str]] = []
+        by_sha = {c.sha: c for c in commits}
+        commit: Commit | None = None
         tokens = out.split(b"\0")
         i = 0
         while i < len(tokens):
@@ -159,32 +192,47 @@ class Repo:
             if not token:
                 continue
             if token.startswith(":"):
-                old_mode, new_mode, _old_sha, new_sha, status = token[1:].split()
+                old_mode, new_mode, old_sha, new_sha, status = token[1:].split()
                 path = tokens[i].decode("utf-8", "surrogateescape")
                 i += 1
                 if path.startswith(self.subdir):
-                    current.append((path[len(self.subdir):], status[0], old_mode,
-                                    f"{new_mode} {new_sha}"))
+                    rel = path[len(self.subdir):]
+                    current.append((rel, status[0], old_mode, f"{new_mode} {new_sha}"))
+                    if commit is not None:
+                        self.blob_ids[(commit.sha, rel)] = (
+                            None if status[0] == "D" or new_sha == ZERO_SHA else new_sha)
+                        if commit.parents:
+                            self.blob_ids.setdefault(
+                                (commit.parents[0], rel),
+                                None if old_sha == ZERO_SHA else old_sha)
             else:
                 current = raw.setdefault(token, [])
-        by_sha = {c.sha: c for c in commits}
+                commit = by_sha.get(token)
         return self._enrich(raw, by_sha)
 
     def _enrich(self, raw: dict[str, list[tuple[str, str, str, str]]],
                 by_sha: dict[str, Commit]) -> dict[str, tuple[FileChange, ...]]:
-        """Add blob sizes (for files not parsed as YAML) and merge inheritance of locks."""
+        """Add blob sizes (every written file: YAML too large to read is refused unread) and
+        merge inheritance of locks."""
         queries: list[str] = []
         for sha, entries in raw.items():
             for path, status, _old_mode, new in entries:
                 new_mode, new_sha = new.split()
+                if read_limit(path) is not None:
+                    old_sha = self.blob_ids.get((by_sha[sha].parents[0], path)) if (
+                        by_sha[sha].parents) else None
+                    if old_sha:
+                        queries.append(old_sha)
                 if status == "D":
                     continue
-                if not path.startswith(_CHECKED_PREFIXES) and path != CONFIG_FILE:
-                    queries.append(new_sha)
+                queries.append(new_sha)
                 if path.startswith(LOCKS):
                     for parent in by_sha[sha].parents[1:]:
                         queries.append(f"{parent}:{self.subdir}{path}")
         answers = self._batch_check(queries)
+        for name, (_, size) in answers.items():
+            if size is not None and ":" not in name:
+                self.blob_sizes[name] = size
         result: dict[str, tuple[FileChange, ...]] = {}
         for sha, entries in raw.items():
             changes = []
@@ -198,6 +246,37 @@ class Repo:
                 changes.append(FileChange(path, status, old_mode, new_mode, size, inherited))
             result[sha] = tuple(changes)
         return result
+
+    def prefetch(self, budget: int = PREFETCH_BYTES) -> None:
+        """Read every file the push's diff names and the rules parse, in one ``cat-file
+        --batch`` call, up to ``budget`` bytes: one round trip instead of one per file (each
+        costs a context switch both ways, a millisecond on a busy 2-core server)."""
+        wanted: dict[str, None] = {}
+        total = 0
+        for (_rev, path), sha in self.blob_ids.items():
+            limit = read_limit(path)
+            size = self.blob_sizes.get(sha) if sha else None
+            if sha is None or limit is None or size is None or size > limit:
+                continue
+            if sha in self.prefetched or sha in wanted or total + size > budget:
+                continue
+            total += size
+            wanted[sha] = None
+        if not wanted:
+            return
+        out = self.git(["cat-file", "--batch"],
+                       input="".join(sha + "\n" for sha in wanted).encode()).stdout
+        pos = 0
+        for sha in wanted:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split()
+            pos = end + 1
+            if len(header) == 3 and header[1] == b"blob":
+                size = int(header[2])
+                self.prefetched[sha] = out[pos : pos + size]
+                pos += size + 1
+            elif len(header) == 3:  # not a blob: read on demand, as before
+                pos += int(header[2]) + 1
 
     def _batch_check(self, queries: Iterable[str]) -> dict[str, tuple[str | None, int | None]]:
         """``name -> (object id, size)`` for every query, (None, None) when missing."""
@@ -219,10 +298,46 @@ class Repo:
 ConfigFor = Callable[[Commit], CatalogConfig]
 
 
+def read_limit(path: str) -> int | None:
+    """The most bytes the check reads of a file it parses (None: it never parses it)."""
+    if path.startswith(LOCKS) and path.endswith(LOCK_FILE_SUFFIX):
+        return yamlio.MAX_LOCK_BYTES
+    if path.startswith(_CHECKED_PREFIXES) or path == CONFIG_FILE:
+        return yamlio.MAX_BYTES
+    return None
+
+
+def oversized(sha: str, changes: Sequence[FileChange]) -> list[Violation]:
+    """Refusals of files the check would parse but that are over its size limit, from the
+    sizes git reports: a 100 MB blob is refused without being read."""
+    found = []
+    for change in changes:
+        limit = read_limit(change.path)
+        if limit is not None and change.size is not None and change.size > limit:
+            found.append(Violation(
+                f"file is {change.size} bytes, over the {limit}-byte limit", commit=sha,
+                file=change.path, rule="file-too-large",
+                fix="keep environment files, metas and catalog.yaml under "
+                f"{yamlio.MAX_BYTES // 1_000_000} MB and locks under "
+                f"{yamlio.MAX_LOCK_BYTES // 1_000_000} MB",
+            ))
+    return found
+
+
 def judge_commits(repo: Repo, commits: Sequence[Commit], config_for: ConfigFor,
                   pusher: str | None = None) -> list[Violation]:
     """Judge every commit against its first parent, each by the config ``config_for`` gives."""
     changes = repo.changes(commits)
+    too_large: dict[str, list[Violation]] = {}
+    for sha, found in changes.items():
+        refused = oversized(sha, found)
+        if refused:
+            # The rules never see these files (they read as absent), so a refusal does not
+            # come with misleading ones about a file that seems deleted.
+            too_large[sha] = refused
+            skip = {v.file for v in refused}
+            changes[sha] = tuple(c for c in found if c.path not in skip)
+    repo.prefetch()
     infos = [
         (CommitInfo(c.sha, c.parents, c.committer_email, changes[c.sha]), config_for(c))
         for c in commits
@@ -230,7 +345,7 @@ def judge_commits(repo: Repo, commits: Sequence[Commit], config_for: ConfigFor,
     ]
     signatures = _verify(repo, [(info, config) for info, config in infos
                                 if needs_signature(info)])
-    out: list[Violation] = []
+    out: list[Violation] = [v for c in commits for v in too_large.get(c.sha, [])]
     for info, config in infos:
         if info.sha in signatures:
             info = replace(info, signature=signatures[info.sha])

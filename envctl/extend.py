@@ -6,13 +6,18 @@ is untouched. Here that is an ``extends:`` tag written into the catalog (a round
 edit that keeps comments), then resolved. If the resolve fails — an addition that
 cannot live with the base's pins gets the resolver's explanation — the environment
 file is put back as it was, so a refused extend leaves nothing to clean up.
+
+The resolve is a trial: its locks (and those of a base that had none yet) go to a
+throw-away folder, so the work tree gains the environment file and nothing else. Only CI
+commits locks; a lock committed by hand is refused at push (``unsigned-lock``).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,13 +91,15 @@ def extend(
     from envctl.resolve.api import resolve_tag
 
     try:
-        result = resolve_tag(
-            root,
-            target,
-            resolved_at=resolved_at,
-            resolved_by=resolved_by,
-            exclude_newer=exclude_newer,
-        )
+        with tempfile.TemporaryDirectory(prefix="envctl-extend-") as scratch:
+            result = resolve_tag(
+                root,
+                target,
+                resolved_at=resolved_at,
+                resolved_by=resolved_by,
+                exclude_newer=exclude_newer,
+                output=Path(scratch),
+            )
     except BaseException:
         # Put the catalog back: a refused extend must not leave a tag that cannot resolve.
         if before is None:
@@ -100,4 +107,8 @@ def extend(
         else:
             written.write_bytes(before)
         raise
+    result = replace(
+        result, lock_path=None, meta_path=None,
+        message="resolved as a trial: no lock written (CI locks the tag once it is merged)",
+    )
     return ExtendResult(str(base_alias), str(target), written, result)

@@ -9,15 +9,29 @@ Speed matters (10,000 environments should lint in a few seconds): files are read
 through the catalog's source without subprocesses per file, locks are not parsed
 (only metas are), and requirement normalisation is cached per distinct string,
 because most environments repeat the same few requirements.
+
+Locked tags (a lock and a meta beside each other) get the push-time rules early:
+
+- ``frozen-tag-changed``: an immutable tag whose own text no longer gives the request its
+  meta records (its requirements normalised as the resolver does, and the channels,
+  platforms, virtual packages and base it sets itself) was edited after CI locked it; the
+  server would refuse the push. Defaults inherited from ``catalog.yaml`` are compared as
+  recorded, because a later change of defaults never changes a frozen tag.
+- ``immutable-stays-immutable``: a tag locked as immutable (its meta has an
+  ``exclude_newer``; CI resolves rolling tags without one) that ``mutable_tags`` now
+  matches. The finding is on ``catalog.yaml``, and such a tag is still treated as
+  immutable (pointers at it are fine), as the server does.
 """
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -46,6 +60,9 @@ from envctl.spec import (
     normalize_pypi_requirement,
     parse_env_file,
 )
+
+if TYPE_CHECKING:
+    from envctl.spec import PypiOptions
 
 __all__ = ["LintReport", "format_finding", "lint_catalog"]
 
@@ -121,6 +138,99 @@ def _pypi_problem(text: str) -> tuple[str, str, str | None]:
     return "", "", None
 
 
+@lru_cache(maxsize=1 << 16)
+def _conda_normal(text: str) -> str | None:
+    """The resolver's normal form of a conda requirement (None when it has none)."""
+    try:
+        return normalize_conda_spec(text)
+    except CatalogError:
+        return None
+
+
+@lru_cache(maxsize=1 << 16)
+def _pypi_normal(text: str) -> str | None:
+    try:
+        return normalize_pypi_requirement(text)
+    except CatalogError:
+        return None
+
+
+class PlatformRecord(NamedTuple):
+    """What a meta records for one platform besides requirements, as far as a tag's own text
+    decides it (the same for most tags of a catalog: shared)."""
+
+    platform: str
+    channels: tuple[str, ...]
+    virtual_packages: tuple[tuple[str, str], ...]
+
+
+class MetaSummary(NamedTuple):
+    """The parts of a valid meta the frozen-tag rules compare. Small, because workers send
+    one per meta and lint keeps them all: the requirements as one digest, the rest shared."""
+
+    base: str | None
+    exclude_newer: str | None
+    platforms: tuple[PlatformRecord, ...]  # sorted by platform
+    requirements: bytes  # requirements_digest of every platform's, in that order
+
+
+def requirements_digest(per_platform: Iterable[tuple[Iterable[str], Iterable[str]]]) -> bytes:
+    """A digest of (normalised, sorted) dependencies and PyPI requirements per platform."""
+    text = "\2".join("\0".join(conda) + "\1" + "\0".join(pypi) for conda, pypi in per_platform)
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=12).digest()
+
+
+_SHARED: dict[Any, Any] = {}
+
+
+def _shared(value: Any) -> Any:
+    """One object per distinct value (channel lists and virtual packages repeat a lot)."""
+    return _SHARED.setdefault(value, value)
+
+
+def _summary(meta: Any) -> MetaSummary:
+    platforms = sorted(meta.platforms.items())
+    return MetaSummary(
+        base=meta.base,
+        exclude_newer=_shared(meta.exclude_newer),
+        platforms=_shared(tuple(
+            PlatformRecord(platform, tuple(pm.request.channels),
+                           tuple(pm.request.virtual_packages.items()))
+            for platform, pm in platforms
+        )),
+        requirements=requirements_digest(
+            (pm.request.dependencies, pm.request.pypi) for _, pm in platforms
+        ),
+    )
+
+
+@dataclass(slots=True)
+class _Chain:
+    """What a concrete tag inherits through ``extends`` (None: nothing in the chain sets it)."""
+
+    platforms: list[str] | None = None
+    channels: list[str] | None = None
+    specs: list[ConcreteTag] = field(default_factory=list)  # the tag first, then its bases
+
+    @property
+    def pypi_options(self) -> PypiOptions | None:
+        return next((s.pypi_options for s in self.specs if s.pypi_options is not None), None)
+
+    @property
+    def has_pypi(self) -> bool:
+        return any(s.pypi or any(t.pypi for t in s.target.values()) for s in self.specs)
+
+    @property
+    def has_virtual(self) -> bool:
+        return any(s.virtual_packages for s in self.specs)
+
+    def virtual_packages(self, platform: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for spec in reversed(self.specs):
+            out.update(spec.virtual_packages.get(platform, {}))
+        return out
+
+
 _TAG_ADAPTER: TypeAdapter[Any] | None = None
 
 
@@ -182,6 +292,9 @@ class _Linter:
         self.envs: dict[EnvName, _Env] = {}
         self.unreadable: set[EnvName] = set()  # files that exist but could not be parsed at all
         self.lock_dirs: dict[str, EnvName] = {}
+        self.env_files = 0  # every environment file, also those that could not be read
+        self.locked: dict[str, MetaSummary] = {}  # meta path -> summary, lock beside it
+        self.mutable_pointers: list[tuple[_Env, str, PointerTag]] = []  # decided after locks
 
     def add(self, message: str, *, file: str, rule: str,
             line: int | Callable[[], int | None] | None = None,
@@ -204,21 +317,32 @@ class _Linter:
             for entry in self.catalog.source.entries(ENVS_DIR):
                 if _is_keep_file(entry):
                     continue
+                if entry.kind == "file" and entry.path.endswith(".yaml"):
+                    self.env_files += 1
                 env = self.load_env(entry)
                 if env is not None:
                     self.envs[env.name] = env
-            by_name = sorted(self.envs.items(), key=lambda item: item[0].segments)
-            self.check_near_duplicates(
-                [(str(n), e.file, None) for n, e in by_name], "environment", None
-            )
-            for _, env in by_name:
-                self.check_env(env)
-            self.check_locks(lock_entries, meta_checks)
+            # The environments are read and live until the end: keep the collector from
+            # traversing them again at every full collection (a second or more on a large
+            # catalog, where the metas' summaries add many objects).
+            gc.freeze()
+            try:
+                by_name = sorted(self.envs.items(), key=lambda item: item[0].segments)
+                self.check_near_duplicates(
+                    [(str(n), e.file, None) for n, e in by_name], "environment", None
+                )
+                for _, env in by_name:
+                    self.check_env(env)
+                self.check_locks(lock_entries, meta_checks)
+                meta_checks.drop()
+                self.check_locked_tags()
+            finally:
+                gc.unfreeze()
         # Sorted by file then line (stable), so a file's problems read top to bottom.
         self.findings.sort(key=lambda f: (f.file or "", f.line or 0))
         return LintReport(
             findings=self.findings,
-            environments=len(self.envs),
+            environments=self.env_files,
             tags=sum(len(e.declared) for e in self.envs.values()),
         )
 
@@ -288,22 +412,42 @@ class _Linter:
         return self.parse_env(name, path, raw, data)
 
     def parse_env(self, name: EnvName, path: str, raw: Any, data: bytes) -> _Env:
+        if not isinstance(raw, dict):
+            self.add(
+                f"{path} is not a mapping (description, owners, tags)", file=path,
+                line=getattr(raw, "line", None), rule="schema",
+                fix="see 'envctl new --help' for the file format",
+            )
+            return _Env(name, path, data, {}, set(), loaded=raw)
         tags_raw = raw.get("tags")
         declared = set(tags_raw) if isinstance(tags_raw, dict) else set()
         to_validate = raw
-        if isinstance(tags_raw, dict) and any(v is None for v in tags_raw.values()):
+        dropped: set[str] = set()
+        if isinstance(tags_raw, dict):
             for tag, spec in tags_raw.items():
+                if not is_valid_tag(tag):
+                    # The tag's own rule (upper case, a ':'...), not the schema's generic one.
+                    try:
+                        parse_tag(tag)
+                    except EnvctlError as exc:
+                        self.add(f"tag {tag}: {exc.message}", file=path,
+                                 line=tags_raw.key_lines.get(tag), rule=exc.rule, fix=exc.fix)
+                        dropped.add(tag)
+                        continue
                 if spec is None:
                     self.add(
                         f"tag {tag} is empty", file=path, line=tags_raw.key_lines.get(tag),
                         tag=tag, rule="schema",
                         fix="give it dependencies, or 'points_to: <tag>' for a pointer",
                     )
-            to_validate = _without_null_tags(raw)
+                    dropped.add(tag)
+            if dropped:
+                to_validate = _without_tags(raw, dropped)
         try:
             env = parse_env_file(to_validate, file=path)
         except EnvctlError as exc:
-            self.extend(exc)
+            if not (dropped and _only_empty_tags(exc)):
+                self.extend(exc)
         else:
             return _Env(name, path, data, dict(env.tags), declared)
         # Keep the tags that are valid on their own, so cross-references are still checked.
@@ -357,12 +501,9 @@ class _Linter:
                 + (f" (e.g. {target_spec.points_to})" if target != tag else ""),
             )
         elif self.config.is_mutable(target):
-            self.add(
-                f"tag {tag} points to {target}, which is a mutable tag",
-                file=env.file, line=line, tag=tag, rule="pointer-to-mutable",
-                fix=_choose_from(None, _immutable_concrete(env, self.config),
-                                 "point it at an immutable tag"),
-            )
+            # Unless the target was locked as an immutable tag: then the config is what is
+            # wrong (immutable-stays-immutable). Known once the metas are read.
+            self.mutable_pointers.append((env, tag, spec))
         elif target_spec.retired:
             self.add(
                 f"tag {tag} points to {target}, which is retired",
@@ -371,7 +512,18 @@ class _Linter:
             )
 
     def check_concrete(self, env: _Env, tag: str, spec: ConcreteTag) -> None:
-        platforms, channels = self.check_extends(env, tag, spec)
+        chain = self.check_extends(env, tag, spec)
+        platforms, channels = chain.platforms, chain.channels
+        if self.config_ok and not self.config.pypi_index and chain.has_pypi and not (
+            chain.pypi_options and chain.pypi_options.index_url
+        ):
+            self.add(
+                f"tag {tag} has PyPI requirements but no index to resolve them from",
+                file=env.file, line=env.tag_line(tag, "pypi" if spec.pypi else None), tag=tag,
+                rule="no-pypi-index",
+                fix=f"set 'pypi_index:' in {CONFIG_FILE} (or 'pypi_options: {{index_url: ...}}' "
+                "on the tag)",
+            )
         channels = channels or self.config.effective_default_channels
         platforms = platforms or list(self.config.platforms)
         known = tuple(self.config.channels) if self.config_ok else None
@@ -432,16 +584,18 @@ class _Linter:
                     self.add(f"tag {tag}: {message}", file=env.file, line=line(key, i),
                              tag=tag, rule=rule, fix=fix)
 
-    def check_extends(
-        self, env: _Env, tag: str, spec: ConcreteTag
-    ) -> tuple[list[str] | None, list[str] | None]:
+    def check_extends(self, env: _Env, tag: str, spec: ConcreteTag) -> _Chain:
         """Walk the extends chain: report a missing, pointer or cyclic first base.
 
-        Returns the inherited platforms and channels (None when nothing sets them).
+        Returns what the chain sets (platforms and channels None when nothing sets them).
         Problems further down the chain are reported at the tag that has them.
         """
+        if not spec.extends:  # most tags: nothing to walk
+            return _Chain(platforms=spec.platforms, channels=spec.channels, specs=[spec])
+        add = self.add
         start = Alias(env.name, tag)
         platforms, channels = spec.platforms, spec.channels
+        chain = _Chain(specs=[spec])
         seen = {start}
         current, current_spec = start, spec
         first = True
@@ -451,7 +605,7 @@ class _Linter:
             base_env = self.envs.get(base.name)
             if base in seen:
                 if base == start:
-                    self.add(
+                    add(
                         f"tag {tag} extends {current_spec.extends}, which leads back to "
                         f"{start}: extends forms a cycle",
                         file=env.file, line=line, tag=tag, rule="extends-cycle",
@@ -465,7 +619,7 @@ class _Linter:
                         f"environment {base.name}" if base_env is None
                         else f"{base.name} has no tag {base.tag}"
                     )
-                    self.add(
+                    add(
                         f"tag {tag} extends {current_spec.extends}, which does not exist "
                         f"({missing})",
                         file=env.file, line=line, tag=tag, rule="extends-missing",
@@ -478,7 +632,7 @@ class _Linter:
                 break  # broken base: it has its own schema finding
             if isinstance(base_spec, PointerTag):
                 if first:
-                    self.add(
+                    add(
                         f"tag {tag} extends {current_spec.extends}, which is a pointer; "
                         "extends must name a concrete tag",
                         file=env.file, line=line, tag=tag, rule="extends-pointer",
@@ -487,8 +641,10 @@ class _Linter:
                 break
             platforms = platforms or base_spec.platforms
             channels = channels or base_spec.channels
+            chain.specs.append(base_spec)
             current, current_spec, first = base, base_spec, False
-        return platforms, channels
+        chain.platforms, chain.channels = platforms, channels
+        return chain
 
     # -- near duplicates -----------------------------------------------------------------
 
@@ -543,10 +699,165 @@ class _Linter:
                     fix="CI writes both together: let CI re-lock the tag, or delete the lock",
                 )
         for alias, path in sorted(metas.items(), key=lambda item: _alias_key(item[0])):
-            found = meta_checks.result(path)
-            if found is None:  # not handed to a worker (or no workers): check it here
-                found = meta_problems(self.catalog.source, path, str(alias))
+            result = meta_checks.result(path)
+            if result is None:  # not handed to a worker (or no workers): check it here
+                found, summary = meta_summary(self.catalog.source, path, str(alias))
+            else:  # pickled by chunk: a chunk's repeated parts arrive shared already
+                found, summary = result
             self.findings.extend(found)
+            if alias in locks and summary is not None:
+                self.locked[path] = summary  # by path: no Alias kept per locked tag
+
+    # -- locked tags -----------------------------------------------------------------------
+
+    def check_locked_tags(self) -> None:
+        """The push-time rules for tags with a lock and a meta (see the module doc)."""
+        flipped: list[Alias] = []
+        mutable_tags: dict[str, bool] = {}
+        for path, summary in self.locked.items():  # in path order (check_locks)
+            folder, _, filename = path.rpartition("/")
+            tag = filename[: -len(META_FILE_SUFFIX)]
+            mutable = mutable_tags.get(tag)
+            if mutable is None:
+                mutable = mutable_tags[tag] = self.config.is_mutable(tag)
+            if mutable and summary.exclude_newer is None:
+                continue  # a rolling tag: CI re-resolves it at will
+            name = self.lock_dirs.get(folder)
+            env = self.envs.get(name) if name is not None else None
+            if mutable and env is not None:
+                flipped.append(Alias(env.name, tag))
+            spec = env.tags.get(tag) if env is not None else None
+            if env is None or not isinstance(spec, ConcreteTag):
+                continue
+            chain = self.chain_of(env, tag, spec)
+            changes = self.frozen_changes(env, tag, path, spec, chain, summary)
+            if changes:
+                from envctl.policy import next_tag
+
+                self.add(
+                    f"tag {tag} was changed after CI locked it ({path} records what it was "
+                    f"locked for): {'; '.join(changes)}",
+                    file=env.file, line=partial(env.tag_line, tag), tag=tag,
+                    rule="frozen-tag-changed",
+                    fix=f"revert it and add a new tag (envctl bump {env.name}:{tag} --to "
+                    f"{next_tag(env.declared)})",
+                )
+        if flipped and self.config_ok:
+            shown = ", ".join(str(a) for a in flipped[:5]) + (
+                f" and {len(flipped) - 5} more" if len(flipped) > 5 else "")
+            raw = self.catalog.read_yaml(CONFIG_FILE)
+            self.add(
+                f"mutable_tags would make frozen tag(s) mutable: {shown}; a tag that was "
+                "immutable stays immutable (the server refuses this change)",
+                file=CONFIG_FILE, line=getattr(raw, "key_lines", {}).get("mutable_tags"),
+                rule="immutable-stays-immutable",
+                fix="narrow the pattern so it matches no locked immutable tag (e.g. 'dev-*')",
+            )
+        for env, tag, spec in self.mutable_pointers:
+            target = spec.points_to
+            locked = self.locked.get(f"{env.name.lock_dir}/{target}{META_FILE_SUFFIX}")
+            line = partial(env.tag_line, tag, "points_to")
+            if locked is not None and locked.exclude_newer is not None:
+                # Locked as immutable: the config is what is wrong (reported above).
+                target_spec = env.tags.get(target)
+                if isinstance(target_spec, ConcreteTag) and target_spec.retired:
+                    self.add(
+                        f"tag {tag} points to {target}, which is retired",
+                        file=env.file, line=line, tag=tag, rule="pointer-to-retired",
+                        fix="point it at a tag that is not retired",
+                    )
+                continue
+            self.add(
+                f"tag {tag} points to {target}, which is a mutable tag",
+                file=env.file, line=line, tag=tag, rule="pointer-to-mutable",
+                fix=_choose_from(None, _immutable_concrete(env, self.config),
+                                 "point it at an immutable tag"),
+            )
+
+    def chain_of(self, env: _Env, tag: str, spec: ConcreteTag) -> _Chain:
+        """What check_extends returns, without its findings (reported already) and without
+        building an Alias per step: lint walks it again for every locked tag."""
+        chain = _Chain(platforms=spec.platforms, channels=spec.channels, specs=[spec])
+        name, current = env.name, spec
+        seen = {(name, tag)}
+        while current.extends:
+            key = (name, current.extends) if ":" not in current.extends else _other_env_base(
+                current.extends)
+            base_env = self.envs.get(key[0])
+            base_spec = base_env.tags.get(key[1]) if base_env is not None else None
+            if key in seen or not isinstance(base_spec, ConcreteTag):
+                break
+            seen.add(key)
+            chain.platforms = chain.platforms or base_spec.platforms
+            chain.channels = chain.channels or base_spec.channels
+            chain.specs.append(base_spec)
+            name, current = key[0], base_spec
+        return chain
+
+    def frozen_changes(
+        self, env: _Env, tag: str, meta_path: str, spec: ConcreteTag, chain: _Chain,
+        summary: MetaSummary,
+    ) -> list[str]:
+        """How the tag's own text differs from the request its meta records ([] if it does
+        not). Requirements are compared in the resolver's normal form (what the req_id
+        hashes); channels, platforms and virtual packages only where the tag or its bases
+        set them, since a later change of catalog.yaml's defaults never changes a frozen
+        tag. An invalid requirement is reported as such, not as a change."""
+        changes: list[str] = []
+        if chain.platforms is not None and sorted(chain.platforms) != [
+            r.platform for r in summary.platforms
+        ]:
+            changes.append(f"platforms are {', '.join(chain.platforms)}, locked for "
+                           f"{', '.join(r.platform for r in summary.platforms)}")
+        if spec.extends or summary.base:
+            extends = spec.extends
+            base = (extends if ":" in extends else f"{env.name}:{extends}") if extends else None
+            if base != summary.base:
+                changes.append(f"it extends {base or 'nothing'}, locked on "
+                               f"{summary.base or 'no base'}")
+        wanted: list[tuple[list[str], list[str]]] = []
+        own = _own_requirements(spec, None) if not spec.target else None
+        for rec in summary.platforms:
+            requirements = own or _own_requirements(spec, rec.platform)
+            if requirements is None:
+                return []  # an invalid requirement: its own finding
+            wanted.append(requirements)
+        if requirements_digest(wanted) != summary.requirements:
+            changes.extend(self.requirement_changes(meta_path, summary, wanted))
+        for rec in summary.platforms:
+            platform = rec.platform
+            found: list[str] = []
+            if chain.channels is not None and tuple(chain.channels) != rec.channels:
+                found.append(f"channels are {', '.join(chain.channels)}, locked with "
+                             f"{', '.join(rec.channels)}")
+            if chain.has_virtual:
+                virtual = dict(rec.virtual_packages)
+                for name, value in sorted(chain.virtual_packages(platform).items()):
+                    if virtual.get(name) != value:
+                        found.append(f"virtual package {name}={value} on {platform}, locked "
+                                     f"with {name}={virtual.get(name, '(none)')}")
+            changes.extend(text for text in found if text not in changes)
+        return changes
+
+    def requirement_changes(
+        self, path: str, summary: MetaSummary, wanted: list[tuple[list[str], list[str]]]
+    ) -> list[str]:
+        """What differs from the recorded requirements (the meta is read again: rare)."""
+        data = self.catalog.source.read(path)
+        try:
+            meta = parse_meta(yamlio.load(data or b"", file=path, lines=False), file=path)
+        except EnvctlError:
+            return ["its requirements"]
+        out: list[str] = []
+        for rec, (conda, pypi) in zip(summary.platforms, wanted, strict=True):
+            request = meta.platforms[rec.platform].request
+            for label, now, locked in (("dependencies", conda, request.dependencies),
+                                       ("pypi", pypi, request.pypi)):
+                if list(now) != list(locked):
+                    text = _difference(label, now, tuple(locked))
+                    if text not in out:
+                        out.append(text)
+        return out
 
     def lock_entry(self, entry: Entry) -> tuple[Alias, bool] | None:
         """(alias, is_meta) for a lock or meta that belongs to a declared concrete tag."""
@@ -608,11 +919,20 @@ PARALLEL_METAS = 2000
 _CHUNK = 400
 
 
+MetaResult = tuple[list[EnvctlError], "MetaSummary | None"]
+
+
 def meta_problems(source: Source, path: str, alias: str) -> list[EnvctlError]:
     """What is wrong with the meta at ``path``, which should describe ``alias``."""
+    return meta_summary(source, path, alias)[0]
+
+
+def meta_summary(source: Source, path: str, alias: str) -> MetaResult:
+    """(problems, summary) of the meta at ``path``; the summary when the meta is valid and
+    describes ``alias``, for the frozen-tag rules."""
     data = source.read(path)
     if data is None:
-        return []
+        return [], None
     try:
         # Without line maps first (CI wrote it; it is almost always valid): faster.
         raw = yamlio.load(data, file=path, lines=False)
@@ -622,9 +942,9 @@ def meta_problems(source: Source, path: str, alias: str) -> list[EnvctlError]:
             raw = yamlio.load(data, file=path)
             meta = parse_meta(raw, file=path)
         except EnvctlError as exc:
-            return list(exc.errors) if isinstance(exc, MultipleErrors) else [exc]
+            return (list(exc.errors) if isinstance(exc, MultipleErrors) else [exc]), None
     if meta.alias == alias:
-        return []
+        return [], _summary(meta)
     if not isinstance(raw, yamlio.YamlMap):
         raw = yamlio.load(data, file=path)  # for the line of "alias:"
     return [
@@ -634,7 +954,7 @@ def meta_problems(source: Source, path: str, alias: str) -> list[EnvctlError]:
             rule="meta-alias-mismatch",
             fix="CI writes metas; restore the file from the commit that locked the tag",
         )
-    ]
+    ], None
 
 
 _worker_source: Source | None = None
@@ -645,9 +965,17 @@ def _worker_init(source: Source) -> None:
     _worker_source = source.fork()  # type: ignore[attr-defined]
 
 
-def _worker_check(jobs: list[tuple[str, str]]) -> list[tuple[str, list[EnvctlError]]]:
+def _worker_check(
+    jobs: list[tuple[str, str]]
+) -> list[tuple[str, list[EnvctlError] | MetaSummary]]:
+    """Per meta its problems, or its summary when it has none: what lint keeps of all the
+    metas of a large catalog passes through one pipe at once, so as little as it can."""
     assert _worker_source is not None
-    return [(path, meta_problems(_worker_source, path, alias)) for path, alias in jobs]
+    out: list[tuple[str, list[EnvctlError] | MetaSummary]] = []
+    for path, alias in jobs:
+        found, summary = meta_summary(_worker_source, path, alias)
+        out.append((path, summary if summary is not None else found))
+    return out
 
 
 class _MetaChecks:
@@ -661,7 +989,8 @@ class _MetaChecks:
     def __init__(self, pool: Any = None, pending: Any = None) -> None:
         self._pool = pool
         self._pending = pending
-        self._results: dict[str, list[EnvctlError]] | None = None if pool else {}
+        self._results: dict[str, list[EnvctlError] | MetaSummary] | None = (
+            None if pool else {})
 
     @classmethod
     def start(cls, source: Source, entries: list[Entry]) -> _MetaChecks:
@@ -683,10 +1012,17 @@ class _MetaChecks:
         chunks = [jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
         return cls(pool, pool.map_async(_worker_check, chunks))
 
-    def result(self, path: str) -> list[EnvctlError] | None:
+    def result(self, path: str) -> MetaResult | None:
         if self._results is None:
             self._results = {p: found for chunk in self._pending.get() for p, found in chunk}
-        return self._results.get(path)
+        found = self._results.get(path)
+        if found is None:
+            return None
+        return ([], found) if isinstance(found, MetaSummary) else (found, None)
+
+    def drop(self) -> None:
+        """Forget the workers' answers (lint keeps what it needs of them)."""
+        self._results = {}
 
     def __enter__(self) -> _MetaChecks:
         return self
@@ -708,6 +1044,37 @@ def _worker_count() -> int:
         return os.cpu_count() or 1
 
 
+@lru_cache(maxsize=1 << 12)
+def _other_env_base(extends: str) -> tuple[EnvName, str]:
+    alias = base_alias(Alias(EnvName(("x",)), "x"), extends)
+    return alias.name, alias.tag
+
+
+def _own_requirements(
+    spec: ConcreteTag, platform: str | None
+) -> tuple[list[str], list[str]] | None:
+    """The tag's own dependencies and PyPI requirements on ``platform`` (its target's too), in
+    the request's form: normalised, deduplicated, sorted. None if one does not parse."""
+    target = spec.target.get(platform) if platform is not None else None
+    conda = [_conda_normal(t) for t in (*spec.dependencies, *(target.dependencies if target
+                                                               else ()))]
+    pypi = [_pypi_normal(t) for t in (*spec.pypi, *(target.pypi if target else ()))]
+    if None in conda or None in pypi:
+        return None
+    return sorted(set(conda)), sorted(set(pypi))  # type: ignore[arg-type]
+
+
+def _difference(label: str, now: list[str], locked: tuple[str, ...]) -> str:
+    added = [t for t in now if t not in locked]
+    dropped = [t for t in locked if t not in now]
+    parts = []
+    if added:
+        parts.append("add " + ", ".join(repr(t) for t in added))
+    if dropped:
+        parts.append("drop " + ", ".join(repr(t) for t in dropped))
+    return f"{label} {' and '.join(parts)}"
+
+
 def _alias_key(alias: Alias) -> tuple[tuple[str, ...], str]:
     return alias.name.segments, alias.tag
 
@@ -717,10 +1084,16 @@ def _is_keep_file(entry: Entry) -> bool:
     return entry.kind == "file" and entry.path.rpartition("/")[2] == ".gitkeep"
 
 
-def _without_null_tags(raw: Any) -> Any:
-    """A copy of ``raw`` without its empty tags, keeping the line maps."""
+def _only_empty_tags(exc: EnvctlError) -> bool:
+    """Whether the schema's only complaint is a ``tags:`` emptied by dropping broken tags."""
+    errors = exc.errors if isinstance(exc, MultipleErrors) else [exc]
+    return all("at least one tag" in e.message for e in errors)
+
+
+def _without_tags(raw: Any, dropped: set[str]) -> Any:
+    """A copy of ``raw`` without the ``dropped`` tags, keeping the line maps."""
     tags = raw["tags"]
-    kept = yamlio.YamlMap({k: v for k, v in tags.items() if v is not None})
+    kept = yamlio.YamlMap({k: v for k, v in tags.items() if k not in dropped})
     kept.key_lines = dict(tags.key_lines)
     kept.line = tags.line
     copy = yamlio.YamlMap(raw)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from envctl.models import Hex40, Sha256, StrictModel, validate
+from envctl.names import is_valid_tag
 from envctl.spec import Request
 
 META_VERSION = "1"
@@ -62,5 +63,8 @@ def dump_meta(meta: Meta) -> bytes:
     data = meta.model_dump(mode="json")
     data["platforms"] = {p: data["platforms"][p] for p in sorted(data["platforms"])}
     tag = meta.alias.rsplit(":", 1)[-1]
-    header = f"# Resolved by envctl; do not edit. The lockfile is {tag}.conda-lock.yml\n"
+    # The comment is outside YAML's quoting: only a valid tag may appear in it, or a tag
+    # with a newline could end the comment and inject keys.
+    lock_hint = f" The lockfile is {tag}.conda-lock.yml" if is_valid_tag(tag) else ""
+    header = f"# Resolved by envctl; do not edit.{lock_hint}\n"
     return (header + yamlio.dump(data)).encode("utf-8")

@@ -27,6 +27,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import NoReturn
 
@@ -290,8 +291,20 @@ def format_alias(name: EnvName, tag: str) -> str:
 def canonical_key(s: str) -> str:
     """Fold case and runs of ``-``, ``_``, ``.`` to one ``-`` (as PEP 503 does), so that
     near-duplicates such as ``my-env`` / ``my_env`` / ``My.Env`` share a key."""
+    if type(s) is str:
+        return _canonical_key(s)
     s = _require_str(s, "a name or tag", "invalid-name")
-    return re.sub(r"[-_.]+", "-", s.lower())
+    return _SEPARATORS_RE.sub("-", s.lower())
+
+
+_SEPARATORS_RE = re.compile(r"[-_.]+")
+
+
+@lru_cache(maxsize=1 << 14)
+def _canonical_key(s: str) -> str:
+    # Cached: the hook compares each new name with every sibling in its folder, so a push
+    # of many environments into one namespace asks for the same keys again and again.
+    return _SEPARATORS_RE.sub("-", s.lower())
 
 
 def env_name_from_path(rel: str) -> EnvName:

@@ -37,6 +37,15 @@ Decisions that are not obvious from DESIGN.md (the README's "Rules" section repe
   (``@org/team``) cannot be expanded on a server and only matches a pusher of that exact name.
 - Lock signatures: the signer's principal must equal the committer's e-mail (case-insensitive)
   and its key must be the one the push's config lists for that principal.
+- Requirements: a requirement a commit adds to a tag must parse (conda match spec, PEP 508)
+  and a ``channel::pkg`` or ``channels:`` entry must name a channel of the commit's
+  ``catalog.yaml`` (``invalid-requirement``, ``unknown-channel``), as ``envctl lint`` checks;
+  otherwise CI would fail on the tag at every run. Only what a tag gains is checked, and
+  common shapes (``numpy``, ``python=3.11``, ``numpy >=1.26,<2``, ``rich==13.7``) are
+  recognised by a strict pattern, so rattler's parser (~40 ms to import) loads only for a
+  push that adds an unusual requirement.
+- The commit in a refusal is the commit that made the refused change ("refused commit"),
+  whatever else the message names.
 - Lock content (:mod:`envctl.lockcheck`): ids recomputed and compared; conda packages from
   the tag's channels as the push's config maps them; PyPI packages from the origin (scheme
   and host) of the catalog's ``pypi_index`` or the tag's ``pypi_options``.
@@ -205,9 +214,10 @@ class Violation(PolicyError):
         self.commit = commit
 
     def render(self) -> str:
-        """``file [tag]: message (commit abc) [rule] — fix``: the base format plus the commit."""
+        """``file [tag]: message (refused commit abc) [rule] — fix``: the base format plus the
+        commit that made the change (not, say, the commit that locked a frozen tag)."""
         where = str(self.location)
-        message = self.message + (f" (commit {self.commit[:12]})" if self.commit else "")
+        message = self.message + (f" (refused commit {self.commit[:12]})" if self.commit else "")
         text = f"{where}: {message}" if where else message
         text += f" [{self.rule}]"
         if self.fix:
@@ -328,6 +338,13 @@ def key_fingerprint(key_line: str) -> str | None:
     except (IndexError, ValueError):
         return None
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def _shell_quote(path: str) -> str:
+    """A path as a shell word (envctl's paths rarely need quoting; never break the command)."""
+    if re.fullmatch(r"[A-Za-z0-9_./@%+=:,-]+", path):
+        return path
+    return "'" + path.replace("'", "'\\''") + "'"
 
 
 def _same_identity(a: str, b: str) -> bool:
@@ -544,8 +561,11 @@ class _CommitJudge:
         committer = self.commit.committer_email
         fix = "only CI writes locks: let the resolve job commit them (signed with its key)"
         if sig is None or sig.status == "none":
+            paths = " ".join(_shell_quote(c.path) for c in written)
             self.refuse("a commit that writes lock files must be signed by an allowed signer; "
-                        "this one is not signed", file=file, rule="unsigned-lock", fix=fix)
+                        "this one is not signed", file=file, rule="unsigned-lock",
+                        fix="locks are written by CI; drop them from your commit: "
+                        f"git rm --cached {paths} && git commit --amend")
             return
         if sig.status == "bad":
             self.refuse(f"the commit's signature does not verify ({sig.detail or 'bad'})",
@@ -647,7 +667,8 @@ class _CommitJudge:
                 )
             elif _without_retired(before_tags[tag]) != _without_retired(after_tags[tag]):
                 self.refuse(
-                    f"frozen tag {alias} cannot change: its lock is committed",
+                    f"frozen tag {alias} cannot change: its lock ({alias.lock_path}) is "
+                    "committed",
                     file=path, tag=tag, rule="frozen-tag",
                     fix=f"add tag {new_tag} instead (only 'retired:' may change on a frozen tag)",
                 )
@@ -656,6 +677,7 @@ class _CommitJudge:
         if not existed:
             self.check_name_collision(name)
         self.check_tags(name, after_env, set(before_tags))
+        self.check_requirements(name, after_tags or {}, before_tags)
 
     def check_owner(self, name: EnvName, existed: bool) -> None:
         pusher = self.ctx.pusher
@@ -732,6 +754,50 @@ class _CommitJudge:
                 fix="point to an immutable tag such as "
                 + (next((t for t in env.tags if self.immutable(t)), "v1")),
             )
+
+    def check_requirements(
+        self, name: EnvName, after_tags: Mapping[str, Any], before_tags: Mapping[str, Any]
+    ) -> None:
+        """What a commit adds to a tag must be resolvable: requirements that parse, channels
+        catalog.yaml declares (``envctl lint`` checks the same). Otherwise the push would be
+        accepted and CI would fail on it at every run.
+
+        Only the requirements and channels a tag gains are checked, and the common shapes
+        are recognised without the parsers (:func:`surely_valid`): rattler's costs ~40 ms to
+        import, which only a push adding an unusual requirement pays.
+        """
+        path = str(name.env_file)
+        config = self.tree_config()
+        declared = tuple(config.channels)
+        for tag, spec in after_tags.items():
+            alias = _alias(name, tag)
+            if alias is None or not isinstance(spec, dict) or "points_to" in spec:
+                continue
+            if self.frozen_before(alias):
+                continue  # refused as frozen-tag already
+            old = before_tags.get(tag)
+            old_spec = old if isinstance(old, dict) and "points_to" not in old else {}
+            had = {(kind, text) for kind, text, _ in _requirements(old_spec)}
+            for kind, text, line in _requirements(spec):
+                if (kind, text) in had:
+                    continue
+                problem = _requirement_problem(kind, text, declared)
+                if problem is not None:
+                    message, rule, fix = problem
+                    self.refuse(message, file=path, line=line, tag=tag, rule=rule, fix=fix)
+            old_channels = old_spec.get("channels") if isinstance(old_spec, dict) else None
+            channels = spec.get("channels")
+            if isinstance(channels, list) and channels != old_channels:
+                lines = getattr(channels, "item_lines", [])
+                for i, channel in enumerate(channels):
+                    if isinstance(channel, str) and channel not in declared:
+                        self.refuse(
+                            f"tag {tag} uses channel {channel!r}, which catalog.yaml does not "
+                            "declare", file=path, line=lines[i] if i < len(lines) else None,
+                            tag=tag, rule="unknown-channel",
+                            fix=f"declare it under 'channels:' in {CONFIG_FILE} or use one of: "
+                            f"{', '.join(declared) or '(none declared)'}",
+                        )
 
     def check_name_collision(self, name: EnvName) -> None:
         parent = ENVS.rstrip("/")
@@ -810,6 +876,87 @@ def _alias(name: EnvName, tag: object) -> Alias | None:
     return Alias(name, tag) if is_valid_tag(tag) else None  # type: ignore[arg-type]
 
 
+def _requirements(spec: Mapping[str, Any]) -> list[tuple[str, str, int | None]]:
+    """``(kind, text, line)`` of every requirement a raw tag spec lists, its targets' too;
+    kind is "conda" or "pypi". Values that are not strings are the schema's to refuse."""
+    out: list[tuple[str, str, int | None]] = []
+
+    def collect(node: Any) -> None:
+        if not isinstance(node, dict):
+            return
+        for key, kind in (("dependencies", "conda"), ("pypi", "pypi")):
+            values = node.get(key)
+            if not isinstance(values, list):
+                continue
+            lines = getattr(values, "item_lines", [])
+            for i, value in enumerate(values):
+                if isinstance(value, str) and value.strip():
+                    out.append((kind, value, lines[i] if i < len(lines) else None))
+
+    collect(spec)
+    targets = spec.get("target")
+    if isinstance(targets, dict):
+        for extra in targets.values():
+            collect(extra)
+    return out
+
+
+_REQUIREMENT_PROBLEMS: dict[tuple[str, str, tuple[str, ...]], tuple[str, str, str] | None] = {}
+
+# The shapes almost every requirement has ("numpy", "python=3.11", "numpy >=1.26,<2",
+# "itsdangerous==2.1.2"), which the parsers surely accept: a push adding only these needs
+# neither rattler (~40 ms to import, more than the rest of a tag push's rules) nor packaging.
+# Strictly a subset of what the parsers accept (tests/test_policy.py checks it against them
+# on generated strings); anything else, channel prefixes included, goes to the parsers.
+_NUMBER = r"[0-9]{1,9}"
+_VERSION = rf"{_NUMBER}(?:\.{_NUMBER}){{0,5}}"
+_CONDA_ONE = rf"(?:(?:==|!=|=)?{_VERSION}(?:\.\*)?|(?:>=|<=|>|<){_VERSION})"
+_SURELY_CONDA = re.compile(
+    rf"[a-z0-9_][a-z0-9_.\-]{{0,99}}(?: ?(?:==|!=|>=|<=|>|<|=){_VERSION}(?:\.\*)?"
+    rf"(?:,{_CONDA_ONE})*| {_CONDA_ONE}(?:,{_CONDA_ONE})*)?"
+)
+_PYPI_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._\-]{0,98}[A-Za-z0-9])?"
+_PYPI_ONE = (
+    rf"(?:(?:==|!=){_VERSION}(?:\.\*)?|(?:>=|<=|>|<){_VERSION}|~={_NUMBER}(?:\.{_NUMBER}){{1,5}})"
+)
+_SURELY_PYPI = re.compile(
+    rf"{_PYPI_NAME}(?:\[{_PYPI_NAME}(?:,{_PYPI_NAME})*\])? ?(?:{_PYPI_ONE}(?:,{_PYPI_ONE})*)?"
+)
+
+
+def surely_valid(kind: str, text: str) -> bool:
+    """Whether ``text`` has one of the common shapes the parsers certainly accept."""
+    pattern = _SURELY_CONDA if kind == "conda" else _SURELY_PYPI
+    return pattern.fullmatch(text.strip()) is not None
+
+
+def _requirement_problem(
+    kind: str, text: str, channels: tuple[str, ...]
+) -> tuple[str, str, str] | None:
+    """(message, rule, fix) when ``text`` would not resolve, else None. Pure: the parsers of
+    :mod:`envctl.spec` (imported here, on first use) and the catalog's channel names."""
+    if surely_valid(kind, text):
+        return None
+    key = (kind, text, channels if kind == "conda" else ())
+    if key not in _REQUIREMENT_PROBLEMS:
+        from envctl.spec import normalize_conda_spec, normalize_pypi_requirement
+
+        try:
+            if kind == "conda":
+                normalize_conda_spec(text, channels=channels)
+            else:
+                normalize_pypi_requirement(text)
+        except EnvctlError as exc:
+            fix = exc.fix or (
+                "write it like 'numpy >=1.26' or 'python=3.11'" if kind == "conda"
+                else "write it like 'itsdangerous==2.1.2'"
+            )
+            _REQUIREMENT_PROBLEMS[key] = (exc.message, exc.rule, fix)
+        else:
+            _REQUIREMENT_PROBLEMS[key] = None
+    return _REQUIREMENT_PROBLEMS[key]
+
+
 def _without_retired(spec: Any) -> Any:
     if isinstance(spec, dict):
         return {k: v for k, v in spec.items() if k != "retired"}
@@ -833,4 +980,5 @@ RULES = (
     "missing-sha256", "invalid-lockfile", "orphan-lock", "pointer-missing", "pointer-other-env",
     "pointer-to-mutable", "pointer-immutable", "name-collision", "path-not-allowed", "symlink",
     "not-a-file", "invalid-name", "not-owner", "config-deleted", "file-too-large",
+    "invalid-requirement", "unknown-channel",
 )

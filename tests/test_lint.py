@@ -12,6 +12,7 @@ import pytest
 from envctl import yamlio
 from envctl.catalog import Catalog, GitSource, WorkTreeSource
 from envctl.lint import LintReport, format_finding, lint_catalog
+from envctl.testing.handlocks import lock_files
 
 CONFIG = """\
 channels:
@@ -19,6 +20,7 @@ channels:
   bioconda: https://bc.example
 platforms: [linux-64, osx-arm64]
 mutable_tags: [latest, candidate, stable, nightly, "dev-*"]
+pypi_index: https://pypi.example.org/simple
 """
 
 BASE_ENV = """\
@@ -85,14 +87,16 @@ def make(root: Path, files: dict[str, str | bytes], config: str | None = CONFIG)
 
 
 def good_files() -> dict[str, str]:
-    return {
+    files = {
+        "catalog.yaml": CONFIG,
         "envs/.gitkeep": "",
         "locks/.gitkeep": "",
         "envs/ranking/base.yaml": BASE_ENV,
         "envs/ranking/other.yaml": OTHER_ENV,
-        "locks/ranking/base/v1.conda-lock.yml": LOCK,
-        "locks/ranking/base/v1.meta.yaml": meta_text("ranking/base:v1"),
     }
+    files.update(lock_files(files, "ranking/base:v1"))  # a meta that records v1's request
+    del files["catalog.yaml"]
+    return files
 
 
 def lint(root: Path, files: dict[str, str | bytes], config: str | None = CONFIG) -> LintReport:
@@ -172,7 +176,9 @@ def test_bad_paths(tmp_path: Path) -> None:
     by_file = {f.file: f for f in report.findings}
     assert 'did you mean "team/env"' in by_file["envs/Team/env.yaml"].message
     assert by_file["envs/team/env.yml"].fix == "rename it to envs/team/env.yaml"
-    assert report.environments == 1
+    # Every environment file counts, also one that could not be read (the others are not
+    # environment files).
+    assert report.environments == 3
 
 
 def test_unsafe_yaml(tmp_path: Path) -> None:
@@ -202,14 +208,15 @@ def test_schema_errors_all_listed_and_valid_tags_still_checked(tmp_path: Path) -
     })
     assert found(report) == [
         ("envs/a.yaml", 1, "schema"),
-        ("envs/a.yaml", 3, "schema"),
+        ("envs/a.yaml", 3, "invalid-tag"),
         ("envs/a.yaml", 7, "schema"),
         ("envs/a.yaml", 8, "schema"),
         ("envs/a.yaml", 9, "pointer-target-missing"),
     ]
     messages = [f.message for f in report.findings]
     assert messages[0] == "owners: Input should be a valid list"
-    assert messages[1].startswith('tags.V1: "V1" has upper case')
+    assert messages[1].startswith('tag V1: "V1" has upper case')
+    assert 'did you mean "v1"' in messages[1] + (report.findings[1].fix or "")
     assert messages[2] == "tags.v2.colour: unknown key"
     assert messages[3] == "tag v3 is empty"
 
@@ -500,3 +507,121 @@ def test_findings_are_envctl_errors(tmp_path: Path, rule: str) -> None:
         "message": "tag stable points to v7, which p does not declare",
         "fix": "add the immutable tag first, then point at it",
     }
+
+
+# -- what the server would refuse ------------------------------------------------------------
+
+LOCKED_ENV = """\
+tags:
+  v1:
+    dependencies:
+      - python=3.11
+      - tinynum
+    pypi: [itsdangerous==2.1.2]
+  v2:
+    dependencies: [python=3.12]
+  stable: {points_to: v1}
+"""
+
+
+def locked_catalog(root: Path, env: str = LOCKED_ENV, config: str = CONFIG) -> Catalog:
+    """ranking/app with v1 locked (a meta recording v1's request, as CI writes it)."""
+    files = {"catalog.yaml": config, "envs/ranking/app.yaml": env}
+    files.update(lock_files(files, "ranking/app:v1"))
+    return make(root, files, config)
+
+
+def test_a_frozen_tag_edited_in_place_is_found(tmp_path: Path) -> None:
+    catalog = locked_catalog(tmp_path)
+    assert lint_catalog(catalog).ok
+    path = tmp_path / "envs/ranking/app.yaml"
+    path.write_text(LOCKED_ENV.replace("      - tinynum\n", "      - tinynum=1.0\n"))
+    report = lint_catalog(Catalog(WorkTreeSource(tmp_path)))
+    [finding] = report.findings
+    assert (finding.file, finding.line, finding.rule, finding.tag) == (
+        "envs/ranking/app.yaml", 2, "frozen-tag-changed", "v1")
+    assert finding.message == (
+        "tag v1 was changed after CI locked it (locks/ranking/app/v1.meta.yaml records what it "
+        "was locked for): dependencies add 'tinynum 1.0.*' and drop 'tinynum'"
+    )
+    assert finding.fix == "revert it and add a new tag (envctl bump ranking/app:v1 --to v3)"
+    # Its own platforms, channels and extends count too.
+    path.write_text(LOCKED_ENV.replace("  v1:\n", "  v1:\n    platforms: [linux-64]\n"
+                                       "    channels: [bioconda]\n    extends: v2\n"))
+    [finding] = lint_catalog(Catalog(WorkTreeSource(tmp_path))).findings
+    assert finding.rule == "frozen-tag-changed"
+    assert "platforms are linux-64, locked for linux-64, osx-arm64" in finding.message
+    assert "it extends ranking/app:v2, locked on no base" in finding.message
+    assert "channels are bioconda, locked with conda-forge" in finding.message
+
+
+def test_what_may_change_on_a_frozen_tag(tmp_path: Path) -> None:
+    """Reordering, re-spelling a requirement the same way, retiring: not changes. A new
+    default in catalog.yaml is not a change of the frozen tag either."""
+    locked_catalog(tmp_path)
+    (tmp_path / "envs/ranking/app.yaml").write_text(LOCKED_ENV.replace(
+        "      - python=3.11\n      - tinynum\n",
+        "      - tinynum\n      - python 3.11.*\n").replace(
+        "    pypi: [itsdangerous==2.1.2]\n",
+        "    pypi: [ItsDangerous==2.1.2]\n    retired: use v2\n").replace(
+        "{points_to: v1}", "{points_to: v2}"))
+    (tmp_path / "catalog.yaml").write_text(
+        CONFIG.replace("platforms: [linux-64, osx-arm64]", "platforms: [linux-64]")
+        .replace("  conda-forge:", "  internal: https://internal.example\n  conda-forge:"))
+    report = lint_catalog(Catalog(WorkTreeSource(tmp_path)))
+    assert found(report) == []
+
+
+def test_making_a_frozen_tag_mutable_is_the_config_finding(tmp_path: Path) -> None:
+    config = CONFIG.replace('"dev-*"]', '"dev-*", "v*"]')
+    catalog = locked_catalog(tmp_path)
+    (tmp_path / "catalog.yaml").write_text(config)
+    report = lint_catalog(Catalog(WorkTreeSource(tmp_path)))
+    # Not pointer-to-mutable on stable: v1 stays immutable, the config change is refused.
+    assert found(report) == [("catalog.yaml", 5, "immutable-stays-immutable")]
+    assert report.findings[0].message.startswith(
+        "mutable_tags would make frozen tag(s) mutable: ranking/app:v1;")
+    # A tag that is not locked is simply mutable now: a pointer at it is wrong.
+    (tmp_path / "envs/ranking/app.yaml").write_text(
+        LOCKED_ENV.replace("{points_to: v1}", "{points_to: v2}"))
+    assert found(lint_catalog(catalog)) == [
+        ("catalog.yaml", 5, "immutable-stays-immutable"),
+        ("envs/ranking/app.yaml", 9, "pointer-to-mutable"),
+    ]
+
+
+def test_pypi_requirements_need_an_index(tmp_path: Path) -> None:
+    config = CONFIG.replace("pypi_index: https://pypi.example.org/simple\n", "")
+    report = lint(tmp_path, {
+        "envs/p.yaml": (
+            "tags:\n"
+            "  v1:\n    dependencies: [python=3.11]\n    pypi: [rich]\n"  # 2
+            "  v2:\n    extends: v1\n    dependencies: [numpy]\n"  # 5: pins v1's PyPI packages
+            "  v3:\n    dependencies: [python]\n"  # 8: no PyPI part: fine
+            "  v4:\n    pypi: [rich]\n    pypi_options: {index_url: 'https://i.example/simple'}\n"
+        ),
+    }, config=config)
+    assert found(report) == [
+        ("envs/p.yaml", 4, "no-pypi-index"),
+        ("envs/p.yaml", 5, "no-pypi-index"),
+    ]
+    assert report.findings[0].fix == (
+        "set 'pypi_index:' in catalog.yaml (or 'pypi_options: {index_url: ...}' on the tag)")
+
+
+@pytest.mark.parametrize(
+    ("files", "summary"),
+    [
+        ({"envs/dup.yaml": "tags:\n  v1: {dependencies: [a]}\n  v1: {dependencies: [b]}\n"},
+         "1 problem in 1 environment, 0 tags"),
+        ({"envs/big.yaml": "#" * (yamlio.MAX_BYTES + 1),
+          "envs/ok.yaml": "tags:\n  v1: {dependencies: [a]}\n"},
+         "1 problem in 2 environments, 1 tag"),
+        ({"envs/list.yaml": "- a\n- b\n"}, "1 problem in 1 environment, 0 tags"),
+        ({"envs/V.yaml": "tags:\n  v1: {dependencies: [a]}\n"},
+         "1 problem in 1 environment, 0 tags"),
+    ],
+)
+def test_summary_counts_every_environment_file(tmp_path: Path, files: dict[str, str],
+                                               summary: str) -> None:
+    assert lint(tmp_path, files).summary() == summary

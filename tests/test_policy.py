@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Mapping
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -132,8 +132,11 @@ def test_editing_a_frozen_tag_is_refused_with_a_new_tag_suggested(files: Files) 
     [v] = judge(files, after)
     assert (v.rule, v.file, v.tag) == ("frozen-tag", ENV, "v1")
     assert "add tag v3 instead" in v.fix
-    assert v.render().startswith(
-        f"{ENV} [v1]: frozen tag team/app:v1 cannot change: its lock is committed (commit "
+    # The commit named is the one refused, labelled so: not the commit that locked v1.
+    assert v.render() == (
+        f"{ENV} [v1]: frozen tag team/app:v1 cannot change: its lock ({LOCK}) is committed "
+        f"(refused commit {'c' * 12}) [frozen-tag] — add tag v3 instead (only 'retired:' may "
+        "change on a frozen tag)"
     )
 
 
@@ -222,6 +225,15 @@ def test_lock_commits_must_be_signed_by_an_allowed_committer(
 ) -> None:
     violations = judge(files, _with_v2_lock(files), signature=signature, committer=committer)
     assert rules(violations) == [rule]
+
+
+def test_an_unsigned_lock_says_how_to_take_it_out_of_the_commit(files: Files) -> None:
+    [v] = judge(files, _with_v2_lock(files), signature=None)
+    assert v.rule == "unsigned-lock"
+    assert v.fix == (
+        "locks are written by CI; drop them from your commit: git rm --cached "
+        "locks/team/app/v2.conda-lock.yml locks/team/app/v2.meta.yaml && git commit --amend"
+    )
 
 
 def test_a_signer_added_in_the_same_push_does_not_count(files: Files) -> None:
@@ -430,7 +442,93 @@ def test_next_tag_and_to_dict() -> None:
     assert next_tag(["stable"]) == "v1"
     v = Violation("m", commit="c" * 40, file="f", tag="t", rule="r", fix="x")
     assert v.to_dict()["commit"] == "c" * 40
-    assert v.render() == "f [t]: m (commit cccccccccccc) [r] — x"
+    assert v.render() == "f [t]: m (refused commit cccccccccccc) [r] — x"
+
+
+# -- requirements -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "rule", "says"),
+    [
+        ({"dependencies": ["tinynum>=>5"]}, "invalid-requirement", "'tinynum>=>5'"),
+        ({"pypi": ["itsdangerous=>2"]}, "invalid-requirement", "'itsdangerous=>2'"),
+        ({"dependencies": ["python"], "target": {"linux-64": {"dependencies": ["numpy >=>1"]}}},
+         "invalid-requirement", "'numpy >=>1'"),
+        ({"dependencies": ["elsewhere::numpy"]}, "unknown-channel", "'elsewhere'"),
+        ({"channels": ["main", "elsewhere"], "dependencies": ["numpy"]}, "unknown-channel",
+         "'elsewhere'"),
+    ],
+)
+def test_a_new_tag_must_be_resolvable(files: Files, spec: dict[str, object], rule: str,
+                                      says: str) -> None:
+    [v] = judge(files, edit_env(files, v3=spec))
+    assert (v.rule, v.file, v.tag) == (rule, ENV, "v3")
+    assert says in v.message and v.line is not None and v.fix
+
+
+def test_changing_a_pending_tag_checks_only_what_it_gains(files: Files) -> None:
+    # v2 is pending: fixing it is allowed, and a good change is accepted...
+    assert judge(files, edit_env(files, v2={"dependencies": ["python=3.12", "numpy>=1"]})) == []
+    # ...a broken requirement is not, with the line of that requirement.
+    after = edit_env(files, v2={"dependencies": ["python=3.12", "numpy>=>1"]})
+    [v] = judge(files, after)
+    assert v.rule == "invalid-requirement" and v.tag == "v2"
+    assert yamlio.load(after[ENV])["tags"]["v2"]["dependencies"].item_lines[1] == v.line
+
+
+def test_requirements_already_there_are_not_parsed_again() -> None:
+    """A bad requirement that is already on the branch (say from before this rule) does not
+    block an unrelated change to its tag; the push that adds one is what is refused."""
+    files = base_files()
+    files = edit_env(files, v2={"dependencies": ["python=3.12", "bad>=>1"]})
+    after = edit_env(files, v2={"dependencies": ["python=3.12", "bad>=>1"], "description": "x"})
+    assert judge(files, after) == []
+
+
+@settings(max_examples=400, deadline=None)
+@given(kind=st.sampled_from(["conda", "pypi"]), data=st.data())
+def test_the_parser_free_shapes_are_accepted_by_the_parsers(kind: str, data: st.DataObject) -> None:
+    """surely_valid is a strict subset of what envctl.spec's parsers accept: a requirement it
+    lets through without rattler could otherwise be one CI cannot resolve."""
+    from envctl.policy import _SURELY_CONDA, _SURELY_PYPI, surely_valid
+    from envctl.spec import normalize_conda_spec, normalize_pypi_requirement
+
+    pattern = _SURELY_CONDA if kind == "conda" else _SURELY_PYPI
+    text = data.draw(st.from_regex(pattern, fullmatch=True))
+    assert surely_valid(kind, text)
+    if kind == "conda":
+        normalize_conda_spec(text, channels=["main"])
+    else:
+        normalize_pypi_requirement(text)
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [("conda", "numpy"), ("conda", "python=3.11"), ("conda", "numpy >=1.26,<2"),
+     ("conda", "python 3.11.*"), ("conda", "libgcc-ng>=12"), ("pypi", "itsdangerous==2.1.2"),
+     ("pypi", "rich[jupyter]>=13.7,<14"), ("pypi", "requests")],
+)
+def test_common_requirements_need_no_parser(kind: str, text: str) -> None:
+    from envctl.policy import surely_valid
+
+    assert surely_valid(kind, text)
+
+
+def test_a_push_that_changes_no_requirement_does_not_import_rattler(
+    files: Files, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "rattler", None)  # any import of it now fails
+    assert judge(files, edit_env(files, stable={"points_to": "v2"})) == []
+    retired = {"dependencies": ["python=3.11"], "retired": "use v2"}
+    assert judge(files, edit_env(files, v1=retired)) == []
+    # Nor does a new tag with common requirements...
+    assert judge(files, edit_env(files, v3={"dependencies": ["python=3.12", "numpy >=1.26,<2"],
+                                            "pypi": ["rich==13.7.1"]})) == []
+    with pytest.raises(ImportError):  # ...only an unusual one goes to rattler's parser
+        judge(files, edit_env(files, v3={"dependencies": ["numpy[build=py_0]"]}))
 
 
 # -- random edit sequences -------------------------------------------------------------------

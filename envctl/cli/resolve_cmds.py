@@ -28,6 +28,13 @@ EPILOG = """\
   envctl resolve ranking/base:v2 --json
 """
 
+#: Printed after a resolve that wrote locks: they are the user's to try, CI's to commit.
+TRIAL_NOTE = (
+    "note: these locks are for trying the tag here; CI writes the ones that are committed "
+    "(leave locks/ out of your commit)"
+)
+
+
 class _Progress:
     """A rich progress display: one row per environment and platform, on stderr."""
 
@@ -206,6 +213,10 @@ def resolve(
         if not aliases:
             common.console().print("no tags to resolve")
         _print_results(results)
+        if any(r.status == "resolved" for r in results):
+            common.console().print(
+                f"[dim]{TRIAL_NOTE}[/dim]", markup=True, highlight=False
+            )
         for _, exc in errors:
             report_error(exc)
     if errors:

@@ -16,7 +16,10 @@ Rules:
 - a rolling tag (mutable, with its own spec) resolves against everything
   available (``exclude_newer`` None) and is rewritten only when its ids change;
 - ``extends``: the base is resolved first when it has no lock, then its lock is
-  pinned and its full_id goes into the request.
+  pinned and its full_id goes into the request;
+- ``output``: where locks are written (default: the catalog itself). ``extend`` and
+  ``adopt`` resolve into a throw-away folder, read before the catalog's ``locks/``, so a
+  trial leaves nothing in the work tree but the environment file (only CI commits locks).
 
 The functions here return values and raise :class:`~envctl.errors.EnvctlError`;
 they never print. Progress goes to an optional ``reporter`` callback.
@@ -34,7 +37,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from envctl import __version__
-from envctl.catalog import Catalog, WorkTreeSource
+from envctl.catalog import Catalog, Entry, WorkTreeSource
 from envctl.errors import EnvctlError, Location, NotFoundError, SolveError
 from envctl.fsutil import atomic_write
 from envctl.meta import Meta, PlatformMeta, dump_meta
@@ -155,6 +158,7 @@ class Resolver:
     force: bool = False
     reporter: Reporter | None = None
     environ: dict[str, str] | None = None
+    output: Path | None = None  # where locks are written (and read first); default: root
     _catalog: Catalog | None = field(default=None, init=False, repr=False)
     _gateway: Any = field(default=None, init=False, repr=False)
     _done: dict[Alias, TagResult] = field(default_factory=dict, init=False, repr=False)
@@ -164,7 +168,10 @@ class Resolver:
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = Catalog(WorkTreeSource(self.root))
+            source: Any = WorkTreeSource(self.root)
+            if self.output is not None:
+                source = OverlaySource(source, WorkTreeSource(self.output))
+            self._catalog = Catalog(source)
         return self._catalog
 
     @property
@@ -520,9 +527,33 @@ class Resolver:
             },
         )
         # Lock first, meta last: a meta on disk always describes a complete lock.
-        atomic_write(self.root / str(alias.lock_path), lock)
-        atomic_write(self.root / str(alias.meta_path), dump_meta(meta))
+        out = self.output or self.root
+        atomic_write(out / str(alias.lock_path), lock)
+        atomic_write(out / str(alias.meta_path), dump_meta(meta))
         self._forget(alias)
+
+
+class OverlaySource:
+    """A catalog work tree whose ``locks/`` are read from ``scratch`` first: a trial
+    resolve's own locks (its base's too) without writing into the work tree."""
+
+    def __init__(self, tree: WorkTreeSource, scratch: WorkTreeSource) -> None:
+        self.tree = tree
+        self.scratch = scratch
+        self.label = tree.label
+
+    def read(self, path: str) -> bytes | None:
+        if path.startswith("locks/"):
+            data = self.scratch.read(path)
+            if data is not None:
+                return data
+        return self.tree.read(path)
+
+    def entries(self, prefix: str) -> list[Entry]:
+        found = {e.path: e for e in self.tree.entries(prefix)}
+        if prefix.strip("/").startswith("locks"):
+            found.update((e.path, e) for e in self.scratch.entries(prefix))
+        return sorted(found.values(), key=lambda e: e.path)
 
 
 def tool_versions(*, pypi: bool) -> dict[str, str]:
@@ -644,8 +675,10 @@ def resolve_tag(
     platforms: Sequence[str] | None = None,
     force: bool = False,
     reporter: Reporter | None = None,
+    output: Path | None = None,
 ) -> TagResult:
-    """Resolve one tag of the catalog at ``root``; raises on failure."""
+    """Resolve one tag of the catalog at ``root``; raises on failure. ``output``: write the
+    locks there (relative paths as in a catalog) instead of into ``root``."""
     resolver = Resolver(
         root=root,
         resolved_at=resolved_at,
@@ -654,6 +687,7 @@ def resolve_tag(
         platforms=tuple(platforms) if platforms else None,
         force=force,
         reporter=reporter,
+        output=output,
     )
     return resolver.resolve(parse_alias(alias) if isinstance(alias, str) else alias)
 

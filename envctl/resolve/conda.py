@@ -30,7 +30,16 @@ if TYPE_CHECKING:
 #: A solve that takes longer than this is reported as an error rather than left hanging.
 SOLVE_TIMEOUT = timedelta(minutes=5)
 
-_NO_CANDIDATES = re.compile(r"No candidates were found for ([A-Za-z0-9_.\-]+)")
+_NO_CANDIDATES = re.compile(
+    r"No candidates were found for ([A-Za-z0-9_.\-]+)(?: ([^\n]*?))?\.?$", re.MULTILINE
+)
+#: "tinynum 2.0 | 2.1 is excluded because the package is uploaded after the cutoff date ..."
+_EXCLUDED = re.compile(
+    r"([A-Za-z0-9_.\-]+) (\S+(?: \| \S+)*) is excluded because the package is uploaded after "
+    r"the cutoff date"
+)
+#: What rattler says when the solve ran out of its ``timeout``.
+_CANCELLED = "Solve operation has been cancelled"
 _MISSING_DEP = re.compile(r"([A-Za-z0-9_.\-]+)[^,\n]*, for which no candidates were found")
 _TREE_PREFIX = re.compile(r"^[\s│├└─]+")
 
@@ -111,7 +120,7 @@ def _virtual_packages(values: Mapping[str, str]) -> list[Any]:
                     PackageName(name), Version(version or "0"), BuildString(build or "0")
                 )
             )
-        except Exception as exc:
+        except (*spec_errors(), ValueError) as exc:
             raise SolveError(
                 f"virtual package {name}={text!r} is not valid: {exc}",
                 rule="invalid-virtual-package",
@@ -177,7 +186,7 @@ def solve_conda(req: CondaRequest, *, gateway: Gateway | None = None) -> list[Lo
         records = run_rattler(_solve(req, gateway))
     except SolveError:
         raise
-    except Exception as exc:
+    except explained_errors() as exc:
         raise explain(exc, req, gateway) from None
     for record in records:
         if channel_of(str(record.url), req.channels) is None:
@@ -193,6 +202,43 @@ def solve_conda(req: CondaRequest, *, gateway: Gateway | None = None) -> list[Lo
 # -- errors -------------------------------------------------------------------------------
 
 
+def channel_errors() -> tuple[type[Exception], ...]:
+    """rattler's errors for channels it could not read: unreachable, no repodata, bad URL."""
+    from rattler import exceptions as rx
+
+    return (
+        rx.GatewayError,
+        rx.FetchRepoDataError,
+        rx.InvalidChannelError,
+        rx.InvalidUrlError,
+        rx.CacheDirError,
+        rx.IoError,
+        rx.AuthenticationStorageError,
+        rx.ConvertSubdirError,
+    )
+
+
+def spec_errors() -> tuple[type[Exception], ...]:
+    """rattler's errors for a requirement it cannot parse."""
+    from rattler import exceptions as rx
+
+    return (
+        rx.InvalidMatchSpecError,
+        rx.InvalidPackageNameError,
+        rx.InvalidVersionError,
+        rx.InvalidVersionSpecError,
+        rx.PackageNameMatcherParseError,
+    )
+
+
+def explained_errors() -> tuple[type[Exception], ...]:
+    """Every rattler error :func:`explain` turns into a :class:`SolveError`. Anything else
+    a solve raises is a bug (in envctl or rattler) and propagates with its traceback."""
+    from rattler import exceptions as rx
+
+    return (rx.SolverError, *channel_errors(), *spec_errors())
+
+
 def channel_names(req: CondaRequest, gateway: Gateway) -> list[str]:
     """Every package name the request's channels offer for its platform (for suggestions)."""
     from rattler import Channel
@@ -201,9 +247,57 @@ def channel_names(req: CondaRequest, gateway: Gateway) -> list[str]:
         names = run_rattler(
             gateway.names([Channel(r.url) for r in req.channels], [req.platform, "noarch"])
         )
-    except Exception:
+    except channel_errors():
         return []
     return sorted({n.normalized for n in names})
+
+
+@dataclass(frozen=True)
+class Versions:
+    """The versions of one package the request's channels have for its platform."""
+
+    usable: tuple[str, ...]  # published before exclude_newer (or undated), oldest first
+    newer: tuple[str, ...]  # published after exclude_newer: hidden from this solve
+
+    def __bool__(self) -> bool:
+        return bool(self.usable or self.newer)
+
+
+def package_versions(req: CondaRequest, gateway: Gateway, name: str) -> Versions | None:
+    """What the channels hold of ``name`` (None when they cannot be asked)."""
+    from rattler import Channel, Version
+
+    try:
+        found = run_rattler(
+            gateway.query(
+                [Channel(r.url) for r in req.channels],
+                [req.platform, "noarch"],
+                [name],
+                recursive=False,
+            )
+        )
+    except (*channel_errors(), *spec_errors()):
+        return None
+    cutoff = req.exclude_newer.astimezone(UTC) if req.exclude_newer else None
+    usable: dict[str, Any] = {}
+    newer: dict[str, Any] = {}
+    for records in found:
+        for record in records:
+            version = str(record.version)
+            stamp = record.timestamp
+            hidden = cutoff is not None and stamp is not None and stamp > cutoff
+            (newer if hidden else usable)[version] = record.version
+    newer = {v: k for v, k in newer.items() if v not in usable}
+
+    def ordered(versions: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(sorted(versions, key=lambda v: Version(v)))
+
+    return Versions(ordered(usable), ordered(newer))
+
+
+def _listing(versions: Sequence[str], limit: int = 6) -> str:
+    shown = list(versions[-limit:])
+    return ("..., " if len(versions) > limit else "") + ", ".join(shown)
 
 
 def suggest(name: str, candidates: Sequence[str]) -> list[str]:
@@ -233,17 +327,56 @@ def _requested_names(req: CondaRequest) -> dict[str, str]:
     return out
 
 
+def _cutoff_text(req: CondaRequest) -> str:
+    assert req.exclude_newer is not None
+    return req.exclude_newer.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def explain(exc: Exception, req: CondaRequest, gateway: Gateway) -> SolveError:
-    """Turn a rattler failure into a short :class:`SolveError` that says what to change."""
-    kind = type(exc).__name__
+    """Turn a rattler refusal into a short :class:`SolveError` that says what to change.
+
+    Only the errors of :func:`explained_errors` are explained; any other is re-raised.
+    """
+    from rattler import exceptions as rx
+
     message = str(exc)
-    where = f"{req.platform}"
-    if kind == "SolverError":
-        missing = _NO_CANDIDATES.findall(message)
-        requested = _requested_names(req)
-        unknown = [n for n in missing if n in requested and not n.startswith("__")]
-        if unknown:
-            name = unknown[0]
+    if isinstance(exc, rx.SolverError):
+        return _explain_solver(message, req, gateway)
+    if isinstance(exc, spec_errors()):
+        return SolveError(
+            f"invalid conda requirement: {message}",
+            rule="invalid-requirement",
+            fix="write it like 'numpy >=1.26' or 'python=3.11'",
+        )
+    if isinstance(exc, channel_errors()):
+        public = ", ".join(f"{r.name}={r.public_url}" for r in req.channels)
+        return SolveError(
+            f"could not read the channels for {req.platform} ({public}): {_scrub(message, req)}",
+            rule="channel-unreachable",
+            fix="check the channel URLs in catalog.yaml and that the channels are reachable",
+        )
+    raise exc
+
+
+def _explain_solver(message: str, req: CondaRequest, gateway: Gateway) -> SolveError:
+    where = req.platform
+    if _CANCELLED in message:
+        minutes = int(SOLVE_TIMEOUT.total_seconds() // 60)
+        return SolveError(
+            f"the conda solve for {where} did not finish within {minutes} minutes",
+            rule="solve-timeout",
+            fix="pin the versions of the largest packages (or drop some) so the solver has "
+            "fewer candidates, then resolve again",
+        )
+    requested = _requested_names(req)
+    missing = [(m.group(1), (m.group(2) or "").strip()) for m in _NO_CANDIDATES.finditer(message)]
+    for name, constraint in missing:
+        if name not in requested or name.startswith("__"):
+            continue
+        versions = package_versions(req, gateway, name)
+        if versions is None:
+            continue  # the channels cannot be asked: the general explanation below
+        if not versions:
             close = suggest(name, channel_names(req, gateway))
             channels = ", ".join(r.name for r in req.channels)
             return SolveError(
@@ -253,50 +386,92 @@ def explain(exc: Exception, req: CondaRequest, gateway: Gateway) -> SolveError:
                 if close
                 else "check the spelling, or add the channel that has it",
             )
-        needed = [m for m in _MISSING_DEP.findall(message) if m.startswith("__")]
-        needed += [m for m in missing if m.startswith("__")]
-        if needed:
-            virtual = needed[0]
-            have = ", ".join(f"{k}={v}" for k, v in sorted(req.virtual_packages.items()))
-            provided = req.virtual_packages.get(virtual)
-            what = (
-                f"{where} declares {virtual}={provided}"
-                if provided
-                else f"{where} does not declare {virtual}"
-            )
-            return SolveError(
-                f"cannot solve for {where}: {compact(message)} ({what}; virtual packages: "
-                f"{have or 'none'})",
-                rule="unsatisfiable",
-                fix=f"declare it for this platform, e.g. 'virtual_packages: {{{req.platform}: "
-                f'{{{virtual}: "<version>"}}}}\' in the tag or catalog.yaml, '
-                "or ask for a build that does not need it",
-            )
-        # rattler says "tinynum >=2.0, for which no candidates were found" when the
-        # candidates exist but the request's own "tinynum <2" rules them out: say so.
-        asked = [
-            requested[name]
-            for name in dict.fromkeys(_MISSING_DEP.findall(message))
-            if name in requested
-        ]
-        note = f" (the request asks for {', '.join(asked)})" if asked else ""
+        return _no_matching_version(name, constraint or requested[name], versions, req)
+    for m in _EXCLUDED.finditer(message):
+        name = m.group(1)
+        if name in requested:
+            versions = package_versions(req, gateway, name)
+            constraint = _constraint_of(message, name) or requested[name]
+            return _no_matching_version(name, constraint, versions, req, hidden=True)
+    needed = [m for m in _MISSING_DEP.findall(message) if m.startswith("__")]
+    needed += [name for name, _ in missing if name.startswith("__")]
+    if needed:
+        virtual = needed[0]
+        have = ", ".join(f"{k}={v}" for k, v in sorted(req.virtual_packages.items()))
+        provided = req.virtual_packages.get(virtual)
+        what = (
+            f"{where} declares {virtual}={provided}"
+            if provided
+            else f"{where} does not declare {virtual}"
+        )
         return SolveError(
-            f"cannot solve for {where}: {compact(message)}{note}",
+            f"cannot solve for {where}: {compact(message)} ({what}; virtual packages: "
+            f"{have or 'none'})",
             rule="unsatisfiable",
-            fix="relax or remove one of the conflicting requirements",
+            fix=f"declare it for this platform, e.g. 'virtual_packages: {{{req.platform}: "
+            f'{{{virtual}: "<version>"}}}}\' in the tag or catalog.yaml, '
+            "or ask for a build that does not need it",
         )
-    if kind == "InvalidMatchSpecError":
-        return SolveError(
-            f"invalid conda requirement: {message}",
-            rule="invalid-requirement",
-            fix="write it like 'numpy >=1.26' or 'python=3.11'",
+    # rattler says "tinynum >=2.0, for which no candidates were found" when the
+    # candidates exist but the request's own "tinynum <2" rules them out: say so.
+    asked = [
+        requested[name]
+        for name in dict.fromkeys(_MISSING_DEP.findall(message))
+        if name in requested
+    ]
+    note = f" (the request asks for {', '.join(asked)})" if asked else ""
+    fix = "relax or remove one of the conflicting requirements"
+    if _EXCLUDED.search(message) and req.exclude_newer is not None:
+        fix += (
+            f"; packages published after exclude_newer ({_cutoff_text(req)}) are not used: "
+            "a tag resolves with what existed when it was added"
         )
-    public = ", ".join(f"{r.name}={r.public_url}" for r in req.channels)
     return SolveError(
-        f"could not read the channels for {where} ({public}): {_scrub(message, req)}",
-        rule="channel-unreachable",
-        fix="check the channel URLs in catalog.yaml and that the channels are reachable",
+        f"cannot solve for {where}: {compact(message)}{note}",
+        rule="unsatisfiable",
+        fix=fix,
     )
+
+
+def _constraint_of(message: str, name: str) -> str | None:
+    """``>=2`` from "tinynum >=2 cannot be installed because there are no viable options"."""
+    pattern = (
+        rf"(?<![\w.\-]){re.escape(name)} ([^\n]*?) cannot be installed because there are no "
+        "viable options"
+    )
+    m = re.search(pattern, message)
+    return (m.group(1).strip() or None) if m else None
+
+
+def _no_matching_version(
+    name: str, constraint: str, versions: Versions | None, req: CondaRequest, *,
+    hidden: bool = False,
+) -> SolveError:
+    """No version of a package that exists matches the request (perhaps before the cut-off)."""
+    usable = versions.usable if versions else ()
+    newer = versions.newer if versions else ()
+    cutoff = _cutoff_text(req) if req.exclude_newer is not None else None
+    available = f"available: {_listing(usable)}" if usable else "none available"
+    if hidden and cutoff:
+        if newer:
+            available += f"; published later: {_listing(newer)}"
+        message = (
+            f"no version of {name} matching {constraint} was published before exclude_newer "
+            f"{cutoff} ({available})"
+        )
+    else:
+        if newer and cutoff:
+            available += f"; published after exclude_newer {cutoff}: {_listing(newer)}"
+        message = f"no version of {name} matches {constraint} ({available})"
+    fixes = [f"relax the pin to one of the available versions of {name}"] if usable else []
+    if hidden and cutoff:
+        fixes.append(
+            "packages published after exclude_newer are not used (a tag resolves with what "
+            "existed when it was added): for a newer one, add a new tag"
+        )
+    if not fixes:
+        fixes.append("relax the pin, or add the channel that has a matching version")
+    return SolveError(message, rule="unsatisfiable", fix="; ".join(fixes))
 
 
 def _scrub(message: str, req: CondaRequest) -> str:

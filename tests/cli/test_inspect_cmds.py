@@ -15,6 +15,7 @@ CONFIG = """\
 channels:
   conda-forge: https://conda.anaconda.org/conda-forge
 platforms: [linux-64, osx-arm64]
+pypi_index: https://pypi.example.invalid/simple/
 mutable_tags: [latest, candidate, stable, nightly, "dev-*"]
 """
 

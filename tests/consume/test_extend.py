@@ -34,11 +34,17 @@ def test_extend_pins_the_base_and_adds(catalog_copy: Path) -> None:
                     "--name", "team/app-alpha:v1", "--owner", "team")
     assert result.exit_code == 0, result.output
     assert "wrote team/app-alpha:v1 extending team/app:v1" in result.stdout
+    assert "no lock written" in result.stdout
     text = (catalog_copy / "envs/team/app-alpha.yaml").read_text()
     assert "extends: team/app:v1" in text and "libalpha" in text
+    # The trial resolve wrote no lock: the work tree gained the environment file only (CI
+    # writes the locks), and the base's file, lock and meta are what they were.
+    assert snapshot(catalog_copy) == {**before, "envs/team/app-alpha.yaml": text.encode()}
+
+    # The lock CI will write (as 'envctl resolve' writes it) pins the base exactly.
+    result = envctl("-C", catalog_copy, "resolve", "team/app-alpha:v1", "--exclude-newer", "now")
+    assert result.exit_code == 0, result.output
     after = snapshot(catalog_copy)
-    # The base's file, lock and meta are byte for byte what they were.
-    assert {k: v for k, v in after.items() if k in before} == before
 
     base = read_lock(before["locks/team/app/v1.conda-lock.yml"])
     new = read_lock(after["locks/team/app-alpha/v1.conda-lock.yml"])
@@ -47,6 +53,18 @@ def test_extend_pins_the_base_and_adds(catalog_copy: Path) -> None:
         new_files = {(p.filename, p.sha256) for p in new.for_platform(platform)}
         assert base_files < new_files  # every base package, exactly as locked
         assert {p.name for p in new.for_platform(platform)} >= {"libalpha", "itsdangerous"}
+
+
+def test_extend_from_a_pending_base_writes_no_lock_at_all(catalog_copy: Path) -> None:
+    """v3 is pending: the trial resolves it first, and keeps both locks out of the tree."""
+    before = snapshot(catalog_copy)
+    result = envctl("-C", catalog_copy, "extend", "team/app:v3", "--add", "libalpha",
+                    "--name", "team/app:v9", "--json")
+    assert result.exit_code == 0, result.output
+    after = snapshot(catalog_copy)
+    assert set(after) == set(before)
+    assert [k for k in after if after[k] != before[k]] == ["envs/team/app.yaml"]
+    assert not (catalog_copy / "locks/team/app/v3.conda-lock.yml").exists()
 
 
 def test_extend_same_env_uses_a_short_extends(catalog_copy: Path) -> None:

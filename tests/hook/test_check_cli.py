@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from envctl.cli.main import app
 from envctl.hook import MARKER
 from envctl.testing.handlocks import env_yaml
-from envctl.testing.pushes import CI, ENV, Clone, Server, git
+from envctl.testing.pushes import CI, ENV, LOCK, Clone, Server, git
 
 runner = CliRunner()
 
@@ -46,7 +46,7 @@ def test_check_lists_every_violation_and_json(clone: Clone) -> None:
     assert [d["rule"] for d in data] == ["frozen-tag", "pointer-missing"]
     assert data[0] == {
         "file": ENV, "line": None, "tag": "v1", "rule": "frozen-tag",
-        "message": "frozen tag team/app:v1 cannot change: its lock is committed",
+        "message": f"frozen tag team/app:v1 cannot change: its lock ({LOCK}) is committed",
         "fix": "add tag v3 instead (only 'retired:' may change on a frozen tag)", "commit": sha,
     }
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from envctl.testing.pushes import ENV, Clone, Server, git
+from envctl.testing.pushes import ENV, LOCK, Clone, Server, git
 
 pytestmark = pytest.mark.slow
 
@@ -66,8 +66,8 @@ def test_push_over_git_daemon(server: Server, daemon_url: str, tmp_path: Path) -
     assert push.returncode != 0
     assert push.refusals == [
         f"envctl: refused refs/heads/main: {ENV} [v1]: frozen tag team/app:v1 cannot change: "
-        f"its lock is committed (commit {sha[:12]}) [frozen-tag] — add tag v4 instead (only "
-        "'retired:' may change on a frozen tag)"
+        f"its lock ({LOCK}) is committed (refused commit {sha[:12]}) [frozen-tag] — add tag v4 "
+        "instead (only 'retired:' may change on a frozen tag)"
     ]
     assert server.head() == good
     # The refused objects stayed in the quarantine, which git removed.

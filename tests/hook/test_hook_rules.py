@@ -78,9 +78,9 @@ def test_editing_a_frozen_tag_is_refused(server: Server, clone: Clone) -> None:
     push = clone.push()
     assert push.returncode == 1
     assert push.refusals == [
-        f"envctl: refused {MAIN}: {ENV} [v1]: frozen tag team/app:v1 cannot change: its lock is "
-        f"committed (commit {sha[:12]}) [frozen-tag] — add tag v3 instead (only 'retired:' may "
-        "change on a frozen tag)"
+        f"envctl: refused {MAIN}: {ENV} [v1]: frozen tag team/app:v1 cannot change: its lock "
+        f"({LOCK}) is committed (refused commit {sha[:12]}) [frozen-tag] — add tag v3 instead "
+        "(only 'retired:' may change on a frozen tag)"
     ]
 
 
@@ -146,6 +146,27 @@ def test_an_unsigned_lock_is_refused(server: Server, clone: Clone) -> None:
     clone.add_lock("team/app:v2")
     clone.commit("Lock by hand", committer=CI)
     refused(clone.push(), "unsigned-lock")
+
+
+def test_an_unresolvable_requirement_is_refused(server: Server, clone: Clone) -> None:
+    """lint refuses it, so must the server: CI could never resolve the tag."""
+    before = server.head()
+    clone.edit_tags(v3={"dependencies": ["python=3.12", "tinynum>=>5"]})
+    sha = clone.commit("Add v3")
+    push = clone.push()
+    refused(push, "invalid-requirement")
+    [line] = push.refusals
+    assert line.startswith(f"envctl: refused {MAIN}: {ENV}:")
+    assert "[v3]: invalid conda requirement 'tinynum>=>5'" in line
+    assert f"(refused commit {sha[:12]})" in line
+    assert server.head() == before
+    clone.edit_tags(v3={"dependencies": ["python=3.12", "tinynum>=5"]})
+    clone.commit("Fix v3")
+    refused(clone.push(), "invalid-requirement")  # every commit of a push is judged
+    clone.git("reset", "--quiet", "--hard", "HEAD~2")
+    clone.edit_tags(v3={"dependencies": ["python=3.12", "tinynum>=5"]})
+    clone.commit("Add v3")
+    assert clone.push().accepted
 
 
 def test_a_lock_signed_by_an_unknown_key_is_refused(server: Server, clone: Clone) -> None:

@@ -1,0 +1,101 @@
+"""Fuzz the meta model (``locks/<env>/<tag>.meta.yaml``): any YAML-shaped input ends in a
+Meta or an EnvctlError; a valid meta survives mutation only as a Meta or a clean error; and
+what parses writes back to the same Meta (``dump_meta`` then load)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from envctl import yamlio
+from envctl.errors import EnvctlError
+from envctl.meta import Meta, dump_meta, parse_meta
+from envctl.testing.handlocks import config_yaml, env_yaml, lock_files
+
+_name = os.environ.get("HYPOTHESIS_PROFILE", "fuzz")
+FUZZ = settings.get_profile(_name if _name in ("fuzz", "long") else "fuzz")
+
+VALID = lock_files(
+    {"catalog.yaml": config_yaml(platforms=("linux-64", "osx-arm64")),
+     "envs/team/app.yaml": env_yaml({"v1": {"dependencies": ["python=3.11"]}})},
+    "team/app:v1",
+)["locks/team/app/v1.meta.yaml"]
+HEX40 = "a" * 40
+KEYS = ["version", "alias", "base", "exclude_newer", "resolved_at", "resolved_by",
+        "envctl_version", "tools", "lock_sha256", "platforms", "req_id", "full_id", "request",
+        "platform", "channels", "dependencies", "pypi", "virtual_packages", "base_full_id"]
+WORDS = ["1", "2", HEX40, "A" * 40, "a" * 39, "b" * 64, "team/app:v1", "linux-64", "", "~"]
+
+text = st.text(max_size=10)
+scalar = st.one_of(st.none(), text, st.sampled_from(WORDS))
+value = st.recursive(
+    scalar,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.one_of(text, st.sampled_from(KEYS + WORDS)), inner, max_size=4),
+    ),
+    max_leaves=20,
+)
+
+
+def check(data: Any) -> Meta | None:
+    try:
+        meta = parse_meta(data, file="locks/team/app/v1.meta.yaml")
+    except EnvctlError as exc:
+        assert exc.render()
+        return None
+    assert meta.env_ids().keys() == meta.platforms.keys()
+    if meta.alias.rsplit(":", 1)[-1].isprintable():  # see test_dump_meta_survives_any_alias
+        again = parse_meta(yamlio.load(dump_meta(meta)), file="again")
+        assert again == meta
+    return meta
+
+
+def test_the_valid_meta_parses() -> None:
+    assert check(yamlio.load(VALID)) is not None
+
+
+# Found by the long fuzz run: the header comment once carried the raw tag.
+@pytest.mark.parametrize("alias", ["team/app:v1\nversion", "team/app:\x00", "\x1f"])
+def test_dump_meta_survives_any_alias(alias: str) -> None:
+    meta = parse_meta(yamlio.load(VALID), file="m").model_copy(update={"alias": alias})
+    assert parse_meta(yamlio.load(dump_meta(meta)), file="again") == meta
+
+
+@FUZZ
+@given(st.dictionaries(st.one_of(text, st.sampled_from(KEYS)), value, max_size=8))
+def test_arbitrary_documents(doc: dict[str, Any]) -> None:
+    check(doc)
+
+
+@FUZZ
+@given(st.data())
+def test_mutated_valid_metas(data: st.DataObject) -> None:
+    doc: Any = yamlio.load(VALID, lines=False)
+    for _ in range(data.draw(st.integers(1, 4), label="mutations")):
+        node, path = doc, []
+        while isinstance(node, dict | list) and node and data.draw(st.booleans()):
+            key = data.draw(st.sampled_from(list(node) if isinstance(node, dict)
+                                            else list(range(len(node)))))
+            path.append((node, key))
+            node = node[key]
+        if not path:
+            continue
+        parent, key = path[-1]
+        if data.draw(st.booleans()):
+            del parent[key]
+        else:
+            parent[key] = data.draw(value)
+    check(doc)
+
+
+@FUZZ
+@given(st.binary(max_size=600))
+def test_arbitrary_bytes_through_the_loader(raw: bytes) -> None:
+    with contextlib.suppress(EnvctlError):
+        check(yamlio.load(raw, file="m.yaml"))
