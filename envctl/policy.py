@@ -438,6 +438,10 @@ class _CommitJudge:
         self.before = _Revision(self.before_snap)
         self.after = _Revision(self.after_snap)
         self.config = self.ctx.config
+        # Looked up once per environment and once per folder: a push of 10,000 new
+        # environments must not compare every path with every other one.
+        self.changed_paths = {c.path for c in self.commit.changes}
+        self.sibling_keys: dict[str, dict[str, list[str]]] = {}
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -638,7 +642,7 @@ class _CommitJudge:
         before_tags = self.before.raw_tags(name) or {}
         existed = self.before.has(path)
         exists = self.after.has(path)
-        changed = any(c.path == path for c in self.commit.changes)
+        changed = path in self.changed_paths
         if changed:
             self.check_owner(name, existed)
         after_env = None
@@ -802,9 +806,9 @@ class _CommitJudge:
     def check_name_collision(self, name: EnvName) -> None:
         parent = ENVS.rstrip("/")
         for segment in name.segments:
-            for sibling in self.after.snap.listdir(parent):
+            for sibling in self.siblings(parent).get(canonical_key(segment), ()):
                 stem = sibling[: -len(".yaml")] if sibling.endswith(".yaml") else sibling
-                if stem != segment and canonical_key(stem) == canonical_key(segment):
+                if stem != segment:
                     self.refuse(
                         f"{name} collides with {parent}/{sibling} ('-', '_' and '.' count as the "
                         "same, and case is ignored)",
@@ -813,6 +817,17 @@ class _CommitJudge:
                     )
                     return
             parent = f"{parent}/{segment}"
+
+    def siblings(self, parent: str) -> dict[str, list[str]]:
+        """The names in folder ``parent`` after the commit, by canonical key of their stem."""
+        found = self.sibling_keys.get(parent)
+        if found is None:
+            found = {}
+            for sibling in self.after.snap.listdir(parent):
+                stem = sibling[: -len(".yaml")] if sibling.endswith(".yaml") else sibling
+                found.setdefault(canonical_key(stem), []).append(sibling)
+            self.sibling_keys[parent] = found
+        return found
 
     # -- locks -----------------------------------------------------------------------------
 
