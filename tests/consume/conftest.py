@@ -21,7 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from envctl.cli.main import app
 from envctl.resolve.api import resolve_tag
 from envctl.resolve.lockfile import LockData, read_lock
 from envctl.testing.channel import LocalChannel
@@ -122,3 +124,23 @@ def python_says(prefix: Path, code: str) -> str:
                           text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
+
+
+# -- the CLI as tests call it -------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def envctl(*args: str | Path):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result
+
+
+def one_error_line(result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]

@@ -12,33 +12,15 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from envctl.cli.main import app
 from envctl.resolve.lockfile import LockData, read_lock
 from envctl.testing.channel import LocalChannel
 
-from .conftest import Resolved
+from .conftest import Resolved, envctl, one_error_line
 
 pytestmark = pytest.mark.slow
 
-runner = CliRunner()
 FOREIGN = Path(__file__).parents[1] / "data" / "foreign-locks"
-
-
-def envctl(*args: str | Path):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result
-
-
-def one_error_line(result) -> str:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def only_the_env_file(root: Path, alias: str) -> None:

@@ -8,23 +8,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from envctl.cli.main import app
 from envctl.runs import RunRecord, register_run
 
-from .conftest import Resolved, python_says
+from .conftest import Resolved, envctl, python_says
 
 pytestmark = pytest.mark.slow
 
-runner = CliRunner()
-
-
-def envctl(*args: str | Path):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result
 
 
 def one_error_line(result) -> str:

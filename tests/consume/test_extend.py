@@ -5,21 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from envctl.cli.main import app
 from envctl.resolve.lockfile import read_lock
+
+from .conftest import envctl
 
 pytestmark = pytest.mark.slow
 
-runner = CliRunner()
-
-
-def envctl(*args: str | Path):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -7,31 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from envctl.cli.main import app
 from envctl.kernel import default_kernel_name, has_ipykernel, kernel_spec
 from envctl.lookup import ResolvedRef
 from envctl.resolve.lockfile import LockData, LockedPackage
 
-from .conftest import Resolved
-
-runner = CliRunner()
-
-
-def envctl(*args: str | Path):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result
-
-
-def one_error_line(result) -> str:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
+from .conftest import Resolved, envctl, one_error_line
 
 
 @pytest.fixture

@@ -9,33 +9,23 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from envctl.cli.main import app
 from envctl.resolve.api import resolve_tag
 from envctl.testing.channel import LocalChannel
 from envctl.testing.pytest_plugin import catalog_yaml, git
 
-from .conftest import JAN_2025, RESOLVED_AT, RESOLVED_BY, Resolved, python_says
+from .conftest import (
+    JAN_2025,
+    RESOLVED_AT,
+    RESOLVED_BY,
+    Resolved,
+    envctl,
+    one_error_line,
+    python_says,
+)
 
 pytestmark = pytest.mark.slow
 
-runner = CliRunner()
-
-
-def envctl(*args: str | Path):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result
-
-
-def one_error_line(result) -> str:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def members(path: Path) -> list[str]:
