@@ -324,9 +324,8 @@ def make_pool_lock(index: int, rng: random.Random) -> PoolLock:
 
 
 _VIRTUAL = {
-    "linux-64": "        __archspec: '1=x86_64'\n        __glibc: '2.17'\n"
-                "        __linux: '5.10'\n        __unix: '0'\n",
-    "osx-arm64": "        __archspec: '1=arm64'\n        __osx: '11.0'\n        __unix: '0'\n",
+    "linux-64": {"__archspec": "1=x86_64", "__glibc": "2.17", "__linux": "5.10", "__unix": "0"},
+    "osx-arm64": {"__archspec": "1=arm64", "__osx": "11.0", "__unix": "0"},
 }
 
 
@@ -348,29 +347,32 @@ def render_meta(alias: str, tag: TagPlan, lock: PoolLock, base: str | None,
                 base_lock: PoolLock | None, rolling: bool) -> bytes:
     """The meta CI writes: the request as the resolver normalises it (what ``lint`` compares
     with the spec), the base's full_id, no ``exclude_newer`` for a rolling tag."""
-    deps = "".join(f"      - {_q(d)}\n" for d in sorted({_normal_conda(d) for d in tag.deps}))
-    pypi = "".join(f"      - {_q(r)}\n" for r in sorted({_normal_pypi(r) for r in tag.pypi}))
-    exclude = "null" if rolling else f"'{EXCLUDE_NEWER}'"
-    platforms = []
+    deps = sorted({_normal_conda(d) for d in tag.deps})
+    pypi = sorted({_normal_pypi(r) for r in tag.pypi})
+    exclude = None if rolling else EXCLUDE_NEWER
+    platforms = {}
     for p in PLATFORMS:
-        req_id = hashlib.sha1(f"{alias}|{p}".encode()).hexdigest()
-        base_full_id = f"'{base_lock.full_ids[p]}'" if base_lock is not None else "null"
-        platforms.append(
-            f"  {p}:\n    req_id: '{req_id}'\n    full_id: '{lock.full_ids[p]}'\n"
-            f"    request:\n      version: '1'\n      platform: {p}\n"
-            "      channels:\n      - main\n      - conda-forge\n"
-            + (f"      dependencies:\n{deps}" if deps else "      dependencies: []\n")
-            + (f"      pypi:\n{pypi}" if pypi else "      pypi: []\n")
-            + f"      virtual_packages:\n{_VIRTUAL[p]}"
-            f"      base_full_id: {base_full_id}\n      exclude_newer: {exclude}\n"
-        )
+        platforms[p] = {
+            "req_id": hashlib.sha1(f"{alias}|{p}".encode()).hexdigest(),
+            "full_id": lock.full_ids[p],
+            "request": {
+                "version": "1", "platform": p, "channels": ["main", "conda-forge"],
+                "dependencies": deps, "pypi": pypi, "virtual_packages": _VIRTUAL[p],
+                "base_full_id": base_lock.full_ids[p] if base_lock is not None else None,
+                "exclude_newer": exclude,
+            },
+        }
+    meta = {
+        "version": "1", "alias": alias, "base": base, "exclude_newer": exclude,
+        "resolved_at": "2024-01-02T00:00:00Z", "resolved_by": "ci", "envctl_version": "0.1.0",
+        "tools": {}, "lock_sha256": lock.sha256, "platforms": platforms,
+    }
+    # The bytes CI writes (envctl.meta.dump_meta; a test checks they agree), without a
+    # pydantic model per meta: 67,000 of them would double the build time.
     tag_name = alias.rsplit(":", 1)[1]
     return (
         f"# Resolved by envctl; do not edit. The lockfile is {tag_name}.conda-lock.yml\n"
-        f"version: '1'\nalias: {alias}\nbase: {base or 'null'}\n"
-        f"exclude_newer: {exclude}\nresolved_at: '2024-01-02T00:00:00Z'\n"
-        f"resolved_by: ci\nenvctl_version: '0.1.0'\nlock_sha256: {lock.sha256}\n"
-        "platforms:\n" + "".join(platforms)
+        + json.dumps(meta, indent=2) + "\n"
     ).encode()
 
 

@@ -54,7 +54,7 @@ from typing import Any
 
 from envctl.catalog import LOCKS_DIR, Catalog
 from envctl.errors import CatalogError, EnvctlError, NotFoundError
-from envctl.meta import Meta, parse_meta
+from envctl.meta import Meta, load_meta
 from envctl.names import (
     DEFAULT_TAG,
     LOCK_FILE_SUFFIX,
@@ -520,8 +520,8 @@ def find_by_id(catalog: Catalog, env_id: EnvId) -> tuple[Alias, str]:
         try:
             name: EnvName = parse_env_name(folder[len(LOCKS_DIR) + 1 :])
             alias = Alias(name, filename[: -len(META_FILE_SUFFIX)])
-            data = catalog.read_yaml(entry.path)
-            meta = parse_meta(data, file=entry.path) if data is not None else None
+            data = catalog.source.read(entry.path)
+            meta = load_meta(data, file=entry.path) if data is not None else None
         except EnvctlError:
             continue  # lint reports broken metas; a search skips them
         for platform, recorded in (meta.platforms if meta else {}).items():

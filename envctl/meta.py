@@ -1,6 +1,13 @@
 """``locks/<env>/<tag>.meta.yaml``: what was resolved, by whom and when. Written only by CI
 (or ``envctl resolve`` in a work tree, for CI to check and commit).
 
+Written as indented JSON under a YAML comment line: still a YAML document (JSON is a
+subset of YAML), so every YAML reader, older envctl and ``yamlio.load`` included, reads it
+the same, while :func:`load_meta` reads it about six times faster than YAML. That is what
+makes ``envctl lint`` of 67,000 metas fit in seconds. Metas written as block YAML by
+earlier versions stay valid (committed metas are byte-for-byte frozen) and take the YAML
+path.
+
 Versioned. Per platform it records ``req_id``, ``full_id`` and the fully expanded
 request, so a later change of catalog defaults never changes a frozen id. Times
 and identity are passed in by the caller (never ``datetime.now()`` or the user
@@ -9,8 +16,14 @@ name inside a model), so the same inputs give the same bytes.
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 from pydantic import Field, field_validator
 
+from envctl import yamlio
+from envctl.errors import EnvctlError
 from envctl.models import Hex40, Sha256, StrictModel, validate
 from envctl.names import is_valid_tag
 from envctl.spec import Request
@@ -53,18 +66,70 @@ class Meta(StrictModel):
 
 
 def parse_meta(data: object, *, file: str) -> Meta:
+    """Validate an already loaded meta document (see :func:`load_meta` for bytes)."""
     return validate(Meta, data, file=file)
 
 
-def dump_meta(meta: Meta) -> bytes:
-    """Deterministic YAML bytes: fields in model order, platforms sorted."""
-    from envctl import yamlio
+def load_meta(data: bytes, *, file: str) -> Meta:
+    """A meta from its bytes, with exactly the meaning YAML gives them.
 
+    The JSON fast path is only a shortcut: whatever it does not take (block YAML, a
+    duplicate key, a number where YAML would read a string, an escape YAML reads
+    differently) goes through :mod:`envctl.yamlio`, whose errors name the line.
+    """
+    raw = fast_json(data)
+    if raw is not None:
+        try:
+            return parse_meta(raw, file=file)
+        except EnvctlError:
+            pass  # e.g. a hand-written 1 for "1": YAML reads it as a string
+    return parse_meta(yamlio.load(data, file=file), file=file)
+
+
+def fast_json(data: bytes) -> Any | None:
+    """The document when ``data`` is a JSON object (after ``#`` comment lines) that YAML
+    reads the same way; None when only the YAML loader may decide."""
+    if len(data) > yamlio.MAX_BYTES:
+        return None  # yamlio refuses it, naming the limit
+    body = data
+    while body.startswith(b"#"):
+        body = body.partition(b"\n")[2]
+    # Depth is capped by RecursionError below.
+    if not body.lstrip().startswith(b"{") or _YAML_READS_OTHERWISE.search(body):
+        return None
+    try:
+        return json.loads(body, object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError):  # also UnicodeDecodeError and duplicate keys
+        return None
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("duplicate key")  # yamlio names both lines
+    return out
+
+
+def dump_meta(meta: Meta) -> bytes:
+    """Deterministic bytes: fields in model order, platforms sorted, as indented JSON (a
+    YAML document too) under a comment line."""
     data = meta.model_dump(mode="json")
     data["platforms"] = {p: data["platforms"][p] for p in sorted(data["platforms"])}
     tag = meta.alias.rsplit(":", 1)[-1]
-    # The comment is outside YAML's quoting: only a valid tag may appear in it, or a tag
+    # The comment is outside any quoting: only a valid tag may appear in it, or a tag
     # with a newline could end the comment and inject keys.
     lock_hint = f" The lockfile is {tag}.conda-lock.yml" if is_valid_tag(tag) else ""
     header = f"# Resolved by envctl; do not edit.{lock_hint}\n"
-    return (header + yamlio.dump(data)).encode("utf-8")
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    # What YAML may not hold raw (non-printables) or reads as a line break inside quotes
+    # is escaped; not all of non-ASCII (ensure_ascii), whose surrogate pairs for characters
+    # beyond U+FFFF YAML does not read. An escape sends the file down fast_json's YAML path.
+    text = _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return (header + text + "\n").encode("utf-8")
+
+
+#: What YAML reads differently from JSON inside a string: \u escapes (lone surrogates, which
+#: YAML refuses, and pairs, which it does not join) and the raw characters YAML takes for a
+#: line break (NEL, LS, PS) and folds into a space.
+_YAML_READS_OTHERWISE = re.compile(rb"\\u|\xc2\x85|\xe2\x80[\xa8\xa9]")
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")

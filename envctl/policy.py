@@ -415,11 +415,11 @@ class _Revision:
         return env.tags[alias.tag]
 
     def meta(self, alias: Alias) -> Any:
-        from envctl.meta import parse_meta
+        from envctl.meta import load_meta
 
         path = str(alias.meta_path)
-        data = self.yaml(path)
-        return None if data is None else parse_meta(data, file=path)
+        data = self.read(path)
+        return None if data is None else load_meta(data, file=path)
 
     def config(self) -> CatalogConfig | None:
         data = self.yaml(CONFIG_FILE)

@@ -6,7 +6,9 @@
 
 envctl/testing/data/pypi/  wheels and one sdist, byte-for-byte as PyPI serves them
                   (sha256 checked against the pins below); served by
-                  envctl.testing.pypi_index.
+                  envctl.testing.pypi_index. Their upload times are in the
+                  hand-written upload-times.toml beside them (not downloaded,
+                  so not rebuilt or compared here); add an entry with a file.
 envctl/testing/data/conda/noarch/  the conda-package wheels below, converted with
                   whl2conda to ``noarch: python`` .tar.bz2, then re-packed by
                   envctl.testing.channel.write_tar_bz2 with the build
@@ -210,7 +212,7 @@ def tree(root: Path) -> dict[str, bytes]:
         str(p.relative_to(root)): p.read_bytes()
         for sub in ("pypi", "conda")
         for p in sorted((root / sub).rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.name != "upload-times.toml"  # hand-written, see above
     }
 
 

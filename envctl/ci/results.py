@@ -112,12 +112,11 @@ class TagOutcome:
 
     def meta(self) -> Meta:
         """The meta this outcome commits (parsed from its bytes, not from any work tree)."""
-        from envctl import yamlio
-        from envctl.meta import parse_meta
+        from envctl.meta import load_meta
         from envctl.names import parse_alias
 
         rel = str(parse_alias(self.alias).meta_path)
-        return parse_meta(yamlio.load(self.files[rel], file=rel), file=rel)
+        return load_meta(self.files[rel], file=rel)
 
     def failed(self, exc: EnvctlError, message: str | None = None) -> TagOutcome:
         return replace(self, status="failed", message=message or exc.render(),

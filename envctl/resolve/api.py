@@ -481,6 +481,9 @@ class Resolver:
                     if options
                     else (),
                     pins=tuple(pypi_pins),
+                    # The same cut-off as the conda part: both halves of the lock are what
+                    # existed when the tag was added.
+                    exclude_newer=exclude_newer,
                 )
             )
         return Solved(request=request, conda=tuple(conda), pypi=tuple(pypi))

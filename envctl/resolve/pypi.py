@@ -18,6 +18,15 @@ How the conda part is respected:
   installed twice, and one it cannot satisfy is a clear conflict
   ("six==1.16.0 (installed by conda)").
 
+How ``exclude_newer`` is applied: it goes to uv as ``--exclude-newer``, so files
+uploaded after it are not used, as rattler does for the conda part. uv reads
+upload times from the index's JSON simple API (PEP 700 ``upload-time``) and
+uses no file without one while a cut-off is set: against an index that does not
+publish them, the solve fails, and :func:`explain_uv` says so instead of uv's
+"no versions of ...". uv applies no cut-off to ``--find-links`` sources, local or
+remote: the conda stand-ins need no upload times, and a tag's
+``pypi_options.find_links`` gets whatever they hold when it resolves.
+
 uv runs isolated: no config files, no ``UV_*``/``PIP_*`` variables from the caller
 except the cache location and TLS choice, no Python downloads, and only the
 catalog's index (never the public one).
@@ -33,6 +42,7 @@ import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from envctl.errors import SolveError
@@ -86,6 +96,24 @@ class PypiRequest:
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
     pins: tuple[str, ...] = ()  # ``name==version`` of a base's PyPI packages (extends)
+    exclude_newer: datetime | None = None  # files uploaded after it are not used
+
+
+def cutoff_text(moment: datetime) -> str:
+    """The cut-off as envctl records and shows it: ``2024-05-01T12:00:00Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def uv_exclude_newer(moment: datetime) -> str:
+    """uv's ``--exclude-newer`` value for envctl's cut-off.
+
+    envctl's rule (and rattler's for conda) hides what was published *after* the
+    cut-off; uv hides what was uploaded *at or after* it, comparing milliseconds. One
+    millisecond later makes the two agree, so a file uploaded the instant a tag was
+    added is used by both halves of the lock.
+    """
+    later = moment.astimezone(UTC) + timedelta(milliseconds=1)
+    return later.strftime("%Y-%m-%dT%H:%M:%S.") + f"{later.microsecond // 1000:03d}Z"
 
 
 def _canon(name: str) -> str:
@@ -228,6 +256,9 @@ def solve_pypi(req: PypiRequest) -> list[LockedPackage]:
             "".join(f"{n}=={v}+{_CONDA_LOCAL}\n" for n, v in sorted(provided.items()))
         )
         out = work / "pylock.toml"
+        cutoff: tuple[str, ...] = ()
+        if req.exclude_newer is not None:
+            cutoff = ("--exclude-newer", uv_exclude_newer(req.exclude_newer))
         cmd = [
             uv_binary(),
             "pip",
@@ -245,10 +276,12 @@ def solve_pypi(req: PypiRequest) -> list[LockedPackage]:
             python,
             "--python-platform",
             target,
+            *cutoff,
             "--generate-hashes",
             "--no-header",
             "--no-annotate",
-            "--quiet",
+            # Not --quiet: it would also drop uv's "missing an upload date" warnings, the
+            # only way to tell an index without upload times from a real conflict.
             *[a for name in sorted(provided) for a in ("--no-emit-package", name)],
             "--output-file",
             str(out),
@@ -315,6 +348,14 @@ def parse_pylock(text: str, platform: str) -> list[LockedPackage]:
 # -- errors -------------------------------------------------------------------------------
 
 _NOT_FOUND = re.compile(r"Because ([A-Za-z0-9_.\-]+) was not found in the package registry")
+# uv's words for a file it cannot date while --exclude-newer is set (uv 0.13: a warning
+# per file; some versions also say it in the resolution error).
+_UNDATED_FILE = re.compile(r"`?([^\s`]+\.(?:whl|tar\.gz|zip))`? is missing an upload date")
+_NO_PUBLISH_TIME = re.compile(r"([A-Za-z0-9][A-Za-z0-9._\-]*)==\S+ has no publish time")
+_FILTERED_HINT = re.compile(
+    r"hint: `([^`]+)` was filtered by `exclude-newer` to only include packages uploaded "
+    r"before \S+?\.(?:\s|$)(.*)$"
+)
 
 
 def index_names(index_url: str) -> list[str]:
@@ -330,9 +371,104 @@ def index_names(index_url: str) -> list[str]:
     return sorted({_canon(m) for m in re.findall(r">([^<>]+)</a>", page)})
 
 
+def _project_of(filename: str) -> str | None:
+    """The normalised project name of a wheel or sdist file name (None if it is neither)."""
+    from packaging.utils import (
+        InvalidSdistFilename,
+        InvalidWheelFilename,
+        parse_sdist_filename,
+        parse_wheel_filename,
+    )
+
+    try:
+        if filename.endswith(".whl"):
+            return _canon(parse_wheel_filename(filename)[0])
+        return _canon(parse_sdist_filename(filename)[0])
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+
+
+def undated_projects(stderr: str) -> dict[str, list[str]]:
+    """Project -> the files uv found without an upload time while a cut-off was set.
+
+    uv says so in a warning per file ("`f.whl` is missing an upload date, but user
+    provided: ...") and, in some versions, in the resolution error itself ("name==1.0
+    has no publish time").
+    """
+    out: dict[str, list[str]] = {}
+    for match in _UNDATED_FILE.finditer(stderr):
+        project = _project_of(match.group(1))
+        if project is not None:
+            out.setdefault(project, []).append(match.group(1))
+    for match in _NO_PUBLISH_TIME.finditer(stderr):
+        out.setdefault(_canon(match.group(1)), [])
+    return out
+
+
+def _index_sources(req: PypiRequest) -> str:
+    """"the index X publishes" / "the indexes X, Y publish" (credentials redacted)."""
+    urls = [redact(u) for u in (req.index_url, *req.extra_index_urls)]
+    if len(urls) == 1:
+        return f"the index {urls[0]} publishes"
+    return f"the indexes {', '.join(urls)} publish"
+
+
+def _without_upload_times(
+    undated: Mapping[str, list[str]], text: str, req: PypiRequest
+) -> SolveError | None:
+    """The error for a cut-off the index cannot honour, when undated files caused the failure.
+
+    A failure that names none of the undated projects is a real conflict and is
+    explained as one.
+    """
+    assert req.exclude_newer is not None
+    named = {_canon(token) for token in re.findall(r"[A-Za-z0-9][A-Za-z0-9._\-]*", text)}
+    culprits = sorted(p for p in undated if p in named)
+    if not culprits:
+        return None
+    files = sorted(f for p in culprits for f in undated[p])
+    example = f" (e.g. {files[0]})" if files else ""
+    # uv's error names the first project it gave up on; the others it could not date
+    # would fail next, so they are named too.
+    others = sorted(p for p in undated if p not in culprits)
+    names = [*culprits, *others]
+    listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return SolveError(
+        f"cannot apply exclude_newer {cutoff_text(req.exclude_newer)} to the PyPI part for "
+        f"{req.platform}: {_index_sources(req)} no upload time for {listed}"
+        f"{example}, and with a cut-off only files whose upload time is known are used",
+        rule="no-upload-times",
+        fix="serve the PyPI part from an index that publishes upload times (PEP 700 "
+        "'upload-time' in its JSON simple API, as pypi.org does): set pypi_index in "
+        "catalog.yaml or pypi_options.index_url on the tag (envctl keeps the cut-off: it is "
+        "what makes a re-resolve of the tag give the same packages)",
+    )
+
+
+def _exclude_newer_notes(lines: list[str], req: PypiRequest) -> tuple[list[str], list[str]]:
+    """uv's "filtered by `exclude-newer`" hints, reworded in envctl's terms.
+
+    Returns the other lines and one note per filtered package. uv's own advice
+    (``exclude-newer-package``) is not something a catalog can set, and its cut-off is
+    a millisecond after the tag's (see :func:`uv_exclude_newer`), so both are replaced.
+    """
+    kept, notes = [], []
+    for line in lines:
+        match = _FILTERED_HINT.search(line)
+        if match is None or req.exclude_newer is None:
+            kept.append(line)
+            continue
+        rest = re.sub(r"\s*Consider using `exclude-newer-package`.*$", "", match.group(2)).strip()
+        rest = re.sub(r"\bv(\d)", r"\1", rest).rstrip(".")
+        note = f"{match.group(1)}: only files uploaded by {cutoff_text(req.exclude_newer)} are used"
+        notes.append(f"{note}; {rest[:1].lower()}{rest[1:]}" if rest else note)
+    return kept, notes
+
+
 def explain_uv(stderr: str, req: PypiRequest, provided: Mapping[str, str]) -> SolveError:
     lines = [line.rstrip() for line in stderr.splitlines()]
     lines = [line for line in lines if line.strip() and not line.startswith("warning:")]
+    lines, notes = _exclude_newer_notes(lines, req)
     text = " ".join(re.sub(r"^[\s×╰─▶│├└:]+", "", line).strip() for line in lines)
     text = text.replace("error: ", "").replace("cause: ", "")
     for name, version in provided.items():
@@ -341,6 +477,11 @@ def explain_uv(stderr: str, req: PypiRequest, provided: Mapping[str, str]) -> So
     for url in (req.index_url, *req.extra_index_urls):
         if url != redact(url):
             text = text.replace(url, redact(url))
+    undated = undated_projects(stderr) if req.exclude_newer is not None else {}
+    if undated:
+        error = _without_upload_times(undated, text, req)
+        if error is not None:
+            return error
     missing = _NOT_FOUND.search(text)
     if missing:
         name = missing.group(1)
@@ -352,10 +493,17 @@ def explain_uv(stderr: str, req: PypiRequest, provided: Mapping[str, str]) -> So
         )
     if "No solution found" in text or "unsatisfiable" in text:
         text = text.replace("No solution found when resolving dependencies", "").strip(" :")
+        fix = "relax or remove one of the conflicting PyPI requirements"
+        if notes:
+            text += f" ({'; '.join(notes)})"
+            fix += (
+                "; packages published after exclude_newer are not used (a tag resolves with "
+                "what existed when it was added): for a newer one, add a new tag"
+            )
         return SolveError(
             f"cannot solve the PyPI part for {req.platform}: {text}",
             rule="unsatisfiable",
-            fix="relax or remove one of the conflicting PyPI requirements",
+            fix=fix,
         )
     return SolveError(
         f"the PyPI solve for {req.platform} failed: {text or 'uv exited without a message'}",

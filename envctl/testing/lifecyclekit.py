@@ -20,7 +20,7 @@ from typing import Any
 
 from envctl import yamlio
 from envctl.config import CONFIG_FILE, parse_config
-from envctl.meta import parse_meta
+from envctl.meta import load_meta
 from envctl.names import Alias, parse_alias
 from envctl.resolve.lockfile import read_lock
 from envctl.store.base import Store, alias_key, env_record_key, lock_key, package_key
@@ -105,7 +105,7 @@ def init_catalog(root: Path, *, mutable_tags: Sequence[str] = ("latest", "candid
 
 
 def _meta(root: Path, alias: Alias) -> Any:
-    return parse_meta(yamlio.load((root / str(alias.meta_path)).read_bytes()), file="meta")
+    return load_meta((root / str(alias.meta_path)).read_bytes(), file="meta")
 
 
 def publish(store: Store, root: Path, alias_text: str, *, alias_record: bool = True,

@@ -1,10 +1,13 @@
 """Fuzz the meta model (``locks/<env>/<tag>.meta.yaml``): any YAML-shaped input ends in a
 Meta or an EnvctlError; a valid meta survives mutation only as a Meta or a clean error; and
-what parses writes back to the same Meta (``dump_meta`` then load)."""
+what parses writes back to the same Meta (``dump_meta`` then load). Metas are written as JSON
+(a YAML document too): the JSON fast path reads any bytes exactly as YAML does, or leaves
+them to YAML."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from typing import Any
 
@@ -14,7 +17,7 @@ from hypothesis import strategies as st
 
 from envctl import yamlio
 from envctl.errors import EnvctlError
-from envctl.meta import Meta, dump_meta, parse_meta
+from envctl.meta import Meta, dump_meta, fast_json, load_meta, parse_meta
 from envctl.testing.handlocks import config_yaml, env_yaml, lock_files
 
 _name = os.environ.get("HYPOTHESIS_PROFILE", "fuzz")
@@ -51,8 +54,10 @@ def check(data: Any) -> Meta | None:
         return None
     assert meta.env_ids().keys() == meta.platforms.keys()
     if meta.alias.rsplit(":", 1)[-1].isprintable():  # see test_dump_meta_survives_any_alias
-        again = parse_meta(yamlio.load(dump_meta(meta)), file="again")
+        written = dump_meta(meta)
+        again = parse_meta(yamlio.load(written), file="again")
         assert again == meta
+        assert load_meta(written, file="again") == meta  # the fast path, when it applies
     return meta
 
 
@@ -99,3 +104,69 @@ def test_mutated_valid_metas(data: st.DataObject) -> None:
 def test_arbitrary_bytes_through_the_loader(raw: bytes) -> None:
     with contextlib.suppress(EnvctlError):
         check(yamlio.load(raw, file="m.yaml"))
+
+
+def same_as_yaml(data: bytes) -> None:
+    """Where the JSON fast path takes bytes, YAML reads the same document from them."""
+    fast = fast_json(data)
+    if fast is None:
+        return
+    try:
+        slow = yamlio.load(data, file="m.yaml", lines=False)
+    except EnvctlError:
+        return  # YAML refuses what JSON allows (e.g. a raw control character): see below
+    assert fast == slow
+
+
+json_text = st.text(max_size=12)
+json_value = st.recursive(
+    st.one_of(st.none(), json_text),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(json_text, inner, max_size=4)),
+    max_leaves=20,
+)
+
+
+@FUZZ
+@given(st.dictionaries(json_text, json_value, max_size=6), st.booleans(), st.booleans())
+def test_the_fast_path_reads_json_as_yaml_does(doc: dict[str, Any], indent: bool,
+                                                ascii_only: bool) -> None:
+    text = json.dumps(doc, indent=2 if indent else None, ensure_ascii=ascii_only)
+    same_as_yaml(b"# a comment\n" + text.encode("utf-8", "surrogatepass"))
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+def test_the_fast_path_on_arbitrary_bytes(raw: bytes) -> None:
+    same_as_yaml(b"{" + raw)
+
+
+# Found by the long fuzz run: YAML folds a raw NEL (and LS, PS) in a string into a space.
+@pytest.mark.parametrize("char", ["\x85", "\u2028", "\u2029"])
+def test_the_fast_path_leaves_yaml_line_breaks_to_yaml(char: str) -> None:
+    data = json.dumps({"a": char}, ensure_ascii=False).encode()
+    assert fast_json(data) is None
+    same_as_yaml(data)
+
+
+def test_the_fast_path_leaves_duplicates_numbers_and_escapes_to_yaml() -> None:
+    duplicate = b'{"version": "1", "version": "2"}'
+    assert fast_json(duplicate) is None
+    with pytest.raises(EnvctlError, match="duplicate key 'version'"):
+        load_meta(duplicate, file="m.meta.yaml")
+    assert fast_json(b'{"a": "\\ud800"}') is None
+    # A number is read by YAML as a string: the meta stays valid, as it always was.
+    meta = load_meta(VALID.encode(), file="m")
+    numbered = dump_meta(meta).replace(b'"version": "1"', b'"version": 1', 1)
+    assert fast_json(numbered) is not None
+    assert load_meta(numbered, file="m") == meta
+
+
+def test_written_metas_take_the_fast_path_and_old_yaml_metas_still_read() -> None:
+    meta = load_meta(VALID.encode(), file="m")
+    written = dump_meta(meta)
+    assert written.startswith(b"# Resolved by envctl; do not edit.")
+    assert fast_json(written) is not None
+    old = b"# Resolved by envctl\n" + yamlio.dump(meta.model_dump(mode="json")).encode()
+    assert fast_json(old) is None
+    assert load_meta(old, file="m") == meta

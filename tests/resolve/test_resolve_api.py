@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from envctl.meta import parse_meta
 from envctl.resolve.api import TagResult, resolve_tag
 from envctl.resolve.lockfile import LockData, read_lock
 from envctl.testing.channel import PackageSpec, record_for, render_package
+from envctl.testing.pypi_index import serve_pypi_index
 
 pytestmark = pytest.mark.slow
 
@@ -282,6 +284,107 @@ def test_pypi_find_links_relative_to_the_catalog(catalog: Path) -> None:
     assert (package.name, package.version, package.filename) == ("localonly", "1.0", wheel.name)
     assert package.sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest()
 
+
+
+# -- PyPI and exclude_newer ---------------------------------------------------------------
+# The local index publishes upload times (PEP 700): itsdangerous 2.1.2 on 2022-03-24 and
+# 2.2.0 on 2024-04-16, midnight UTC, the build timestamps of the channel's conda builds.
+
+ITS_2_2_0 = "2024-04-16T00:00:00Z"
+
+
+def test_pypi_part_uses_what_was_uploaded_when_the_tag_was_added(catalog: Path) -> None:
+    spec = "    dependencies: [python=3.11]\n    pypi: [itsdangerous]\n"
+    write_env(catalog, "team/its", f"tags:\n  v1:\n{spec}  latest:\n{spec}")
+    commit(catalog, "add v1 and latest", "2024-01-01T00:00:00Z")
+    v1 = resolve_tag(catalog, "team/its:v1", resolved_at=RESOLVED_AT, resolved_by="x")
+    latest = resolve_tag(catalog, "team/its:latest", resolved_at=RESOLVED_AT, resolved_by="x")
+    assert (v1.exclude_newer, latest.exclude_newer) == ("2024-01-01T00:00:00Z", None)
+    for platform in ("linux-64", "osx-arm64"):
+        # v1: added before 2.2.0 was uploaded; latest: a rolling tag, no cut-off.
+        assert versions(lock_of(catalog, "team/its", "v1"), platform, "pip") == {
+            "itsdangerous": "2.1.2"
+        }
+        assert versions(lock_of(catalog, "team/its", "latest"), platform, "pip") == {
+            "itsdangerous": "2.2.0"
+        }
+
+
+def test_pypi_and_conda_agree_on_a_cutoff_at_the_upload_instant(catalog: Path) -> None:
+    """Published at the cut-off counts as not after it, for uv as for rattler."""
+    for env, spec in (
+        ("team/conda-its", "    dependencies: [python=3.11, itsdangerous]\n"),
+        ("team/pypi-its", "    dependencies: [python=3.11]\n    pypi: [itsdangerous]\n"),
+    ):
+        write_env(
+            catalog,
+            env,
+            f"tags:\n  at:\n    platforms: [linux-64]\n{spec}"
+            f"  before:\n    platforms: [linux-64]\n{spec}",
+        )
+        run(catalog, f"{env}:at", exclude_newer=ITS_2_2_0)
+        run(catalog, f"{env}:before", exclude_newer="2024-04-15T23:59:59Z")
+        manager = "conda" if env == "team/conda-its" else "pip"
+        assert versions(lock_of(catalog, env, "at"), "linux-64", manager)["itsdangerous"] == (
+            "2.2.0"
+        )
+        before = versions(lock_of(catalog, env, "before"), "linux-64", manager)
+        assert before["itsdangerous"] == "2.1.2"
+
+
+def test_pinned_pypi_version_newer_than_the_cutoff_is_explained(catalog: Path) -> None:
+    write_env(
+        catalog,
+        "team/pinned",
+        "tags:\n  v1:\n    platforms: [linux-64]\n    dependencies: [python=3.11]\n"
+        "    pypi: [itsdangerous==2.2.0]\n",
+    )
+    with pytest.raises(SolveError) as info:
+        run(catalog, "team/pinned:v1", exclude_newer="2024-01-01T00:00:00Z")
+    error = info.value
+    assert error.rule == "unsatisfiable"
+    assert (
+        "(itsdangerous: only files uploaded by 2024-01-01T00:00:00Z are used; the requested "
+        f"version, 2.2.0, was published at {ITS_2_2_0})"
+    ) in error.message
+    # uv's own cut-off (a millisecond later) and advice (a uv flag) are not shown.
+    assert ".001Z" not in error.message and "exclude-newer-package" not in error.message
+    assert "for a newer one, add a new tag" in (error.fix or "")
+
+
+def test_index_without_upload_times_is_a_clear_error(catalog: Path) -> None:
+    with serve_pypi_index(upload_times=False) as old:
+        spec = (
+            "    platforms: [linux-64]\n    dependencies: [python=3.11, six]\n"
+            f"    pypi_options: {{index_url: {json.dumps(old)}}}\n"
+        )
+        write_env(
+            catalog,
+            "team/old",
+            f"tags:\n  v1:\n{spec}    pypi: [itsdangerous]\n"
+            # six is conda's: uv takes envctl's local stand-in, which needs no upload time.
+            f"  v2:\n{spec}    pypi: [six]\n",
+        )
+        with pytest.raises(SolveError) as info:
+            run(catalog, "team/old:v1")
+        error = info.value
+        assert error.rule == "no-upload-times"
+        assert error.message == (
+            f"cannot apply exclude_newer {MID_2024} to the PyPI part for linux-64: the index "
+            f"{old} publishes no upload time for itsdangerous (e.g. itsdangerous-2.1.2-py3-none-"
+            "any.whl), and with a cut-off only files whose upload time is known are used"
+        )
+        assert (error.file, error.tag) == ("envs/team/old.yaml", "v1")
+        assert "PEP 700" in (error.fix or "") and "pypi_options.index_url" in (error.fix or "")
+        assert not (catalog / "locks/team/old").exists()
+
+        run(catalog, "team/old:v2")
+        assert versions(lock_of(catalog, "team/old", "v2"), "linux-64", "pip") == {}
+        # Without a cut-off the same index serves the solve.
+        run(catalog, "team/old:v1", exclude_newer=None)
+        assert versions(lock_of(catalog, "team/old", "v1"), "linux-64", "pip") == {
+            "itsdangerous": "2.2.0"
+        }
 
 # -- determinism --------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from envctl.cli.main import app
+from envctl.meta import load_meta
 
 pytestmark = pytest.mark.slow
 
@@ -41,9 +42,9 @@ def test_resolve_prints_ids_and_then_says_frozen(catalog: Path) -> None:
     commit_all(catalog, CUTOFF)
     code, out, err = envctl(catalog, "resolve", "team/cli:v1")
     assert code == 0, err
-    meta = (catalog / "locks/team/cli/v1.meta.yaml").read_text()
-    assert "resolved_by: cli-test" in meta
-    assert "exclude_newer: '2024-06-01T00:00:00Z'" in meta
+    meta = load_meta((catalog / "locks/team/cli/v1.meta.yaml").read_bytes(), file="m")
+    assert meta.resolved_by == "cli-test"
+    assert meta.exclude_newer == "2024-06-01T00:00:00Z"
     assert "resolved wrote locks/team/cli/v1.conda-lock.yml" in out
     lines = out.splitlines()
     assert lines[0].startswith("team/cli:v1  linux-64   ") and lines[1].lstrip().startswith("osx")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,16 @@ from envctl.resolve.extends import next_tag
 from envctl.resolve.history import iso, parse_iso
 from envctl.resolve.ids import file_entry, full_id, full_id_of_entries
 from envctl.resolve.lockfile import LockedPackage, read_lock, write_lock
-from envctl.resolve.pypi import conda_provided, parse_pylock, python_platform
+from envctl.resolve.pypi import (
+    PypiRequest,
+    conda_provided,
+    cutoff_text,
+    explain_uv,
+    parse_pylock,
+    python_platform,
+    undated_projects,
+    uv_exclude_newer,
+)
 from envctl.spec import Request
 
 
@@ -276,7 +285,7 @@ def test_meta_dump_is_deterministic_and_round_trips() -> None:
     )
     data = dump_meta(meta)
     assert data == dump_meta(meta)
-    assert data.index(b"linux-64:") < data.index(b"osx-arm64:")
+    assert data.index(b'"linux-64":') < data.index(b'"osx-arm64":')
     again = parse_meta(yamlio.load(data), file="m.yaml")
     assert again == meta
     assert again.env_ids()["linux-64"] == "0123456789" * 4 + ":" + "3" * 40
@@ -413,3 +422,81 @@ def test_parse_pylock_takes_url_and_sha256() -> None:
         ("sdistonly", "sdistonly-1.0.tar.gz", "b"),
     ]
     assert "u:p@" not in packages[0].url
+
+
+def test_uv_exclude_newer_is_a_millisecond_later() -> None:
+    # uv drops what was uploaded at or after its cut-off, envctl what was published after.
+    east = timezone(timedelta(hours=2))
+    assert uv_exclude_newer(datetime(2024, 4, 16, 2, 0, tzinfo=east)) == (
+        "2024-04-16T00:00:00.001Z"
+    )
+    assert uv_exclude_newer(datetime(2024, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)) == (
+        "2025-01-01T00:00:00.000Z"
+    )
+    assert cutoff_text(datetime(2024, 4, 16, 2, 0, tzinfo=east)) == "2024-04-16T00:00:00Z"
+
+
+#: uv 0.13's words when a cut-off meets an index without upload times.
+UNDATED_STDERR = """\
+warning: `itsdangerous-2.2.0.tar.gz` is missing an upload date, but user provided: X
+warning: `ItsDangerous-2.1.2-py3-none-any.whl` is missing an upload date, but user provided: X
+warning: `zipp-3.20.2-py3-none-any.whl` is missing an upload date, but user provided: X
+error: No solution found when resolving dependencies
+  cause: Because there are no versions of itsdangerous and you require itsdangerous, we can \
+conclude that your requirements are unsatisfiable.
+
+hint: `itsdangerous` was filtered by `exclude-newer` to only include packages uploaded before \
+2024-06-01T00:00:00.001Z. The latest version satisfying the requirement is v2.2.0. Consider \
+using `exclude-newer-package` to override the cutoff for this package.
+"""
+
+
+def _pypi_request(exclude_newer: datetime | None, **kw: object) -> PypiRequest:
+    return PypiRequest(
+        platform="linux-64",
+        requirements=("itsdangerous",),
+        conda=(),
+        virtual_packages={},
+        index_url="https://u:secret@pypi.invalid/simple/",
+        exclude_newer=exclude_newer,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_undated_projects_from_uv_words() -> None:
+    assert undated_projects(UNDATED_STDERR) == {
+        "itsdangerous": ["itsdangerous-2.2.0.tar.gz", "ItsDangerous-2.1.2-py3-none-any.whl"],
+        "zipp": ["zipp-3.20.2-py3-none-any.whl"],
+    }
+    # Another uv version says it in the error instead.
+    text = "Because loee-commons==0.8.0 has no publish time and there are no versions of..."
+    assert undated_projects(text) == {"loee-commons": []}
+    assert undated_projects("error: No solution found") == {}
+
+
+def test_index_without_upload_times_names_index_cutoff_and_projects() -> None:
+    req = _pypi_request(datetime(2024, 6, 1, tzinfo=UTC), extra_index_urls=("https://x.invalid/",))
+    error = explain_uv(UNDATED_STDERR, req, {})
+    assert error.rule == "no-upload-times"
+    assert error.message == (
+        "cannot apply exclude_newer 2024-06-01T00:00:00Z to the PyPI part for linux-64: the "
+        "indexes https://pypi.invalid/simple/, https://x.invalid/ publish no upload time for "
+        "itsdangerous, zipp (e.g. ItsDangerous-2.1.2-py3-none-any.whl), and with a cut-off only "
+        "files whose upload time is known are used"
+    )
+    assert "secret" not in error.message
+    assert "PEP 700" in (error.fix or "")
+
+
+def test_undated_files_that_did_not_cause_the_failure_are_not_blamed() -> None:
+    stderr = (
+        "warning: `zipp-3.20.2-py3-none-any.whl` is missing an upload date, but user provided: X\n"
+        "error: No solution found when resolving dependencies\n"
+        "  cause: Because you require six>=1.17 and six==1.16.0 (from conda), we can conclude "
+        "that your requirements are unsatisfiable.\n"
+    )
+    error = explain_uv(stderr, _pypi_request(datetime(2024, 6, 1, tzinfo=UTC)), {})
+    assert error.rule == "unsatisfiable"
+    assert "zipp" not in error.message and "upload" not in error.message
+    # Without a cut-off uv never warns, but the words alone change nothing either.
+    assert explain_uv(stderr, _pypi_request(None), {}).rule == "unsatisfiable"
