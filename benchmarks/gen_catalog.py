@@ -64,7 +64,7 @@ PER_TEAM = 80
 EXCLUDE_NEWER = "2024-01-01T00:00:00Z"
 EPOCH = 1_700_000_000
 INFO_FILE = "gen_catalog.json"
-GENERATOR_VERSION = 3  # bump when shapes change, so cached catalogs are rebuilt
+GENERATOR_VERSION = 4  # bump when shapes change, so cached catalogs are rebuilt
 
 TEAMS = (
     "ranking", "vision", "search", "ads", "fraud", "growth", "infra", "speech", "nlp",
@@ -572,6 +572,11 @@ def generate(
         raise SystemExit("git fast-import failed")
     if work_tree and not bare:
         write_tree(out, git_dir, plans, pool, config)
+        # An index whose stat data matches the files, as a checkout leaves it: 'git status'
+        # is clean and tools may take blob ids from it (search does). Refreshing hashes
+        # every file once.
+        git(out, "read-tree", "HEAD", env=env)
+        git(out, "update-index", "-q", "--refresh", env=env)
     used = {t.lock for e in plans for t in locked_tags(e, len(e.immutable))}
     sample = next(
         (f"{e.name}:{t.name}" for e in plans for t in locked_tags(e, len(e.immutable))

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from envctl.catalog import Catalog
+from envctl.catalog import Catalog, WorkTreeSource
 from envctl.errors import EnvctlError
 from envctl.names import Alias
 from envctl.spec import PointerTag
@@ -299,22 +299,23 @@ class _LockHits:
     """Package hits per lock, each distinct lock read once: tags often share a lock's
     bytes (a rebuilt pointer target, environments locked alike). At a git revision the
     blob ids ``git ls-tree`` lists are the key, so a shared blob is not even read again;
-    in a work tree, the content's hash."""
+    in a work tree, the blob ids of git's index for files unchanged since staged, and the
+    content's hash for the others."""
 
     def __init__(self, catalog: Catalog, query: PackageQuery) -> None:
         self.catalog = catalog
         self.match = _Matcher(query)
         self.blob_ids = _blob_ids(catalog)
+        self.at_revision = not isinstance(catalog.source, WorkTreeSource)
         self.by_key: dict[str, list[PackageHit]] = {}
 
     def hits(self, alias: Alias) -> list[PackageHit]:
         path = str(alias.lock_path)
         data: bytes | None = None
-        if self.blob_ids is not None:
-            key = self.blob_ids.get(path)
-            if key is None:
-                return []
-        else:
+        key = self.blob_ids.get(path) if self.blob_ids is not None else None
+        if key is None:
+            if self.at_revision:
+                return []  # no such file at that revision
             data = self.catalog.lock_bytes(alias)
             if data is None:
                 return []
@@ -327,12 +328,15 @@ class _LockHits:
 
 
 def _blob_ids(catalog: Catalog) -> dict[str, str] | None:
-    """Path (catalog-relative) -> blob id of every file under ``locks/`` at a revision;
-    None for a work tree."""
+    """Path (catalog-relative) -> blob id of every file under ``locks/`` at a revision, or
+    of every file of a work tree that git says is unchanged since it was staged (the others
+    are hashed). None for a work tree outside git."""
     from envctl.catalog import GitSource
     from envctl.git import run_git
 
     source = catalog.source
+    if isinstance(source, WorkTreeSource):
+        return _work_tree_blob_ids(source)
     if not isinstance(source, GitSource):
         return None
     out = run_git(source.repo, ["ls-tree", "-r", "-z", "--full-tree", source.rev, "--",
@@ -344,6 +348,33 @@ def _blob_ids(catalog: Catalog) -> dict[str, str] | None:
         parts = info.split()
         if len(parts) == 3 and parts[1] == b"blob":
             found[path.decode("utf-8", "surrogateescape")[cut:]] = parts[2].decode()
+    return found
+
+
+def _work_tree_blob_ids(source: WorkTreeSource) -> dict[str, str] | None:
+    """Reading and hashing every lock of a large work tree took most of a search; git's
+    index holds their blob ids already. Files changed since staged (by stat, as ``git
+    status`` decides) and untracked ones are left out: the caller hashes those."""
+    from envctl.git import run_git
+
+    def paths(args: list[str]) -> list[str]:
+        proc = run_git(source.root, args, check=False, timeout=300)
+        if proc.returncode != 0:
+            raise LookupError  # not a git work tree, or git failed: hash every file
+        return [p.decode("utf-8", "surrogateescape") for p in proc.stdout.split(b"\0") if p]
+
+    try:
+        staged = paths(["ls-files", "--stage", "-z", "--", "locks/"])
+        changed = set(paths(["diff-files", "--relative", "--name-only", "-z", "--", "locks/"]))
+    except LookupError:
+        return None
+    found = {}
+    for record in staged:
+        info, _, path = record.partition("\t")
+        parts = info.split()
+        if (len(parts) == 3 and parts[0] in ("100644", "100755") and parts[2] == "0"
+                and path not in changed):
+            found[path] = parts[1]
     return found
 
 

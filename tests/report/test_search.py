@@ -179,10 +179,24 @@ def test_each_distinct_lock_is_read_once(report_repo: ReportRepo, tmp_path: Path
     assert len(scans) == 4
     reads.clear()
     scans.clear()
+    # A clean work tree: git's index has the blob ids, so the same four reads (and a look
+    # for vision/train:v1's lock, which does not exist).
     assert found(Catalog(WorkTreeSource(root)), package="tinynum=1.0") == want
-    # Read to hash them (vision/train:v1 too: it has no lock), scanned once each.
+    assert sorted(reads) == ["team/app:v1", "team/app:v2", "team/app:v3", "team/app:v4",
+                             "vision/train:v1"]
+    assert len(scans) == 4
+    # Outside git: read to hash them (vision/train:v1 too: it has no lock), scanned once each.
+    reads.clear()
+    scans.clear()
+    plain = tmp_path / "plain"
+    shutil.copytree(root, plain, ignore=shutil.ignore_patterns(".git"))
+    assert found(Catalog(WorkTreeSource(plain)), package="tinynum=1.0") == want
     assert len(reads) == 7 and len(scans) == 4
     # The lock in another layout gives what the full parse gives.
     assert found(Catalog(WorkTreeSource(root)), package="tinynum=1.1") == {"team/app": ["v2"]}
     monkeypatch.setattr(search_module, "_scan_lock", lambda *args: None)
     assert found(Catalog(WorkTreeSource(root)), package="tinynum=1.0") == want
+    # A lock changed in the work tree (not staged) is read, never taken from the index.
+    shutil.copy(report_repo.lock("v2"), root / "locks/team/copy/v2.conda-lock.yml")
+    assert found(Catalog(WorkTreeSource(root)), package="tinynum=1.0") == {
+        "team/app": ["v1", "v3", "v4"], "team/copy": ["v1"]}
