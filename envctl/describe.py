@@ -53,6 +53,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from envctl.catalog import LOCKS_DIR, Catalog
+from envctl.collector import few_collections
 from envctl.errors import CatalogError, EnvctlError, NotFoundError
 from envctl.meta import Meta, load_meta
 from envctl.names import (
@@ -102,7 +103,10 @@ class TagSummary:
     points_to: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # By hand: dataclasses.asdict deep-copies field by field, a second of --json output
+        # at 80,000 tags.
+        return {"tag": self.tag, "mutable": self.mutable, "state": self.state,
+                "points_to": self.points_to}
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,11 @@ class EnvSummary:
 
 def list_environments(catalog: Catalog, pattern: str | None = None) -> list[EnvSummary]:
     """Every environment whose name matches the fnmatch ``pattern`` (``ranking/*``), sorted."""
+    with few_collections():
+        return _list(catalog, pattern)
+
+
+def _list(catalog: Catalog, pattern: str | None) -> list[EnvSummary]:
     names = [n for n in catalog.env_names() if pattern is None or fnmatchcase(str(n), pattern)]
     if not names:
         return []

@@ -28,8 +28,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -38,6 +37,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from envctl import yamlio
 from envctl.catalog import ENVS_DIR, LOCKS_DIR, Catalog, Entry, Source
+from envctl.collector import FEW_COLLECTIONS, few_collections
 from envctl.config import CONFIG_FILE, CatalogConfig
 from envctl.errors import CatalogError, EnvctlError, InvalidNameError, MultipleErrors
 from envctl.meta import fast_json, load_meta, parse_meta
@@ -310,17 +310,18 @@ class _Linter:
         self.findings.extend(error.errors if isinstance(error, MultipleErrors) else [error])
 
     def run(self) -> LintReport:
-        with _few_collections():
+        with few_collections():
             return self._run()
 
     def _run(self) -> LintReport:
         self.check_config()
-        lock_entries = self.catalog.source.entries(LOCKS_DIR)
         env_entries = [e for e in self.catalog.source.entries(ENVS_DIR) if not _is_keep_file(e)]
         # Parsing environment files and metas is most of the work on a large catalog and
         # needs nothing but each file's own bytes: worker processes parse them, the
-        # environments first, while this one checks what has arrived.
-        with _Workers.start(self.catalog.source, env_entries, lock_entries) as workers:
+        # environments first, while this one lists locks/ and checks what has arrived.
+        with _Workers.start(self.catalog.source, env_entries) as workers:
+            lock_entries = self.catalog.source.entries(LOCKS_DIR)
+            workers.add_metas(lock_entries)
             for entry, parsed in workers.envs(env_entries):
                 if entry.kind == "file" and entry.path.endswith(".yaml"):
                     self.env_files += 1
@@ -948,8 +949,9 @@ class _Linter:
 
 # -- environments and metas, in parallel ---------------------------------------------------
 
-#: Below this many files the workers' start-up costs more than they save.
-PARALLEL_FILES = 2000
+#: Below this many environments (and so, usually, 2,000 metas) the workers' start-up
+#: costs more than they save.
+PARALLEL_ENVS = 300
 _ENV_CHUNK = 200
 _META_CHUNK = 400
 
@@ -1012,7 +1014,7 @@ _worker_source: Source | None = None
 
 def _worker_init(source: Source) -> None:
     global _worker_source
-    gc.set_threshold(*_FEW_COLLECTIONS)  # what it parses is kept until sent
+    gc.set_threshold(*FEW_COLLECTIONS)  # what it parses is kept until sent
     _worker_source = source.fork()  # type: ignore[attr-defined]
 
 
@@ -1075,8 +1077,22 @@ class _Workers:
             None if pool else {})
 
     @classmethod
-    def start(cls, source: Source, env_entries: list[Entry],
-              lock_entries: list[Entry]) -> _Workers:
+    def start(cls, source: Source, env_entries: list[Entry]) -> _Workers:
+        """Workers parsing the environment files, started before locks/ is even listed."""
+        workers = _worker_count()
+        if len(env_entries) < PARALLEL_ENVS or workers < 2 or not hasattr(source, "fork"):
+            return cls()
+        import multiprocessing
+
+        pool = multiprocessing.get_context("fork").Pool(
+            workers, initializer=_worker_init, initargs=(source,)
+        )
+        return cls(pool, pool.imap(_worker_envs, _chunks(env_entries, _ENV_CHUNK)))
+
+    def add_metas(self, lock_entries: list[Entry]) -> None:
+        """Queue every meta, after the environments (this process needs those first)."""
+        if self._pool is None:
+            return
         jobs = []
         for entry in lock_entries:
             folder, _, filename = entry.path.rpartition("/")
@@ -1084,19 +1100,7 @@ class _Workers:
                     and (entry.size or 0) <= yamlio.MAX_BYTES):
                 alias = f"{folder[len(LOCKS_DIR) + 1:]}:{filename[: -len(META_FILE_SUFFIX)]}"
                 jobs.append((entry.path, alias))
-        workers = _worker_count()
-        if (len(jobs) + len(env_entries) < PARALLEL_FILES or workers < 2
-                or not hasattr(source, "fork")):
-            return cls()
-        import multiprocessing
-
-        pool = multiprocessing.get_context("fork").Pool(
-            workers, initializer=_worker_init, initargs=(source,)
-        )
-        # Queued first, so the workers parse the environments this process needs first.
-        env_results = pool.imap(_worker_envs, _chunks(env_entries, _ENV_CHUNK))
-        meta_results = pool.imap_unordered(_worker_metas, _chunks(jobs, _META_CHUNK))
-        return cls(pool, env_results, meta_results)
+        self._pending = self._pool.imap_unordered(_worker_metas, _chunks(jobs, _META_CHUNK))
 
     def envs(self, entries: list[Entry]) -> Iterable[tuple[Entry, Parsed | None]]:
         """Each entry with what a worker read of it (None: read it here), in order."""
@@ -1141,20 +1145,6 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-#: Collector thresholds while lint runs. Lint builds a few hundred thousand objects that
-#: live to the end; at the default (700) the collector traversed them again and again,
-#: about a fifth of lint's time on a large catalog.
-_FEW_COLLECTIONS = (50_000, 20, 100)
-
-
-@contextmanager
-def _few_collections() -> Iterator[None]:
-    before = gc.get_threshold()
-    gc.set_threshold(*_FEW_COLLECTIONS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def _worker_count() -> int:

@@ -83,7 +83,7 @@ def test_metas_in_workers_find_what_the_plain_path_finds(tree: Path,
     rules = {rule for _, _, rule, _ in plain}
     assert {"meta-alias-mismatch", "yaml-syntax", "schema", "duplicate-key",
             "orphan-lock", "pointer-target-missing", "invalid-requirement"} <= rules, plain
-    monkeypatch.setattr(lint_module, "PARALLEL_FILES", 1)
+    monkeypatch.setattr(lint_module, "PARALLEL_ENVS", 1)
     monkeypatch.setattr(lint_module, "_worker_count", lambda: 2)
     assert findings(Catalog(WorkTreeSource(tree))) == plain
 
@@ -97,7 +97,7 @@ def test_metas_in_workers_from_a_git_revision(tree: Path, git_env: Path,
     rev = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], check=True,
                          capture_output=True, text=True).stdout.strip()
     plain = findings(Catalog(WorkTreeSource(tree)))
-    monkeypatch.setattr(lint_module, "PARALLEL_FILES", 1)
+    monkeypatch.setattr(lint_module, "PARALLEL_ENVS", 1)
     monkeypatch.setattr(lint_module, "_worker_count", lambda: 2)
     source = GitSource(tree, rev)
     assert findings(Catalog(source)) == plain
