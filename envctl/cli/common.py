@@ -1,9 +1,9 @@
-"""What every command module shares: consoles, the catalog option, JSON output."""
+"""What every command module shares: consoles, the catalog option, JSON output, warnings."""
 
 from __future__ import annotations
 
-import json
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -55,6 +55,8 @@ def err_console() -> Console:
 
 def print_json(data: Any) -> None:
     """Plain JSON on stdout (no rich markup), stable key order for scripts and diffs."""
+    import json  # lazy: 'envctl --help' and the table outputs do without it
+
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
 
@@ -63,3 +65,24 @@ JSON_HELP = "Print machine-readable JSON instead of a table."
 
 #: The ``--json`` flag every command that prints results takes.
 JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+
+
+def show_envctl_warnings() -> None:
+    """Print envctl's own warnings (a retired tag being created) as one yellow line.
+
+    The core warns with ``warnings.warn`` (it never prints); on the command line that
+    should read like the error handler's lines, not like a Python traceback.
+    """
+    from envctl.lifecycle import RetiredTagWarning  # a light import: CLI start-up stays fast
+
+    original = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, RetiredTagWarning):
+            from rich.markup import escape
+
+            err_console().print(f"[yellow]warning:[/yellow] {escape(str(message))}")
+            return
+        original(message, category, *args, **kwargs)
+
+    warnings.showwarning = show

@@ -207,14 +207,24 @@ def show_command(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    from envctl import api
     from envctl.errors import EnvctlError
 
     if (name is None) == (pathspec is None):
         raise EnvctlError("give exactly one of NAME and --pathspec", rule="invalid-arguments",
                           fix="envctl show team/env:v1, or envctl show --pathspec Flow/12/step")
-    view = api.show(name, pathspec=pathspec, catalog=common.open_catalog(ctx), store=store,
-                    platform=platform)
+    catalog = common.open_catalog(ctx)
+    if pathspec is not None:
+        from envctl import api  # the run registry and the store: only for a pathspec
+
+        view = api.show(None, pathspec=pathspec, catalog=catalog, store=store,
+                        platform=platform)
+    else:
+        # What api.show does for a name in an opened catalog, without importing the API
+        # (lookup, activation) that a name does not need.
+        from envctl.describe import show_environment
+
+        assert name is not None
+        view = show_environment(catalog, name, platform=platform)
     if as_json:
         data = view.to_dict()
         if pathspec is not None:

@@ -8,7 +8,6 @@ result; errors go to the one handler in ``envctl.cli.main``. Times are taken her
 from __future__ import annotations
 
 import sys
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from envctl.cli import common
+from envctl.cli.common import show_envctl_warnings as show_envctl_warnings  # its old home
 
 if TYPE_CHECKING:
     from envctl.lifecycle.gc import GcReport
@@ -88,28 +88,6 @@ def register(app: typer.Typer) -> None:
     app.command("retire", epilog=RETIRE_EPILOG)(retire_command)
     app.command("sbom", epilog=SBOM_EPILOG)(sbom_command)
     app.command("audit", epilog=AUDIT_EPILOG)(audit_command)
-    show_envctl_warnings()
-
-
-def show_envctl_warnings() -> None:
-    """Print envctl's own warnings (a retired tag being created) as one yellow line.
-
-    The core warns with ``warnings.warn`` (it never prints); on the command line that
-    should read like the error handler's lines, not like a Python traceback.
-    """
-    from envctl.lifecycle import RetiredTagWarning  # a light import: CLI start-up stays fast
-
-    original = warnings.showwarning
-
-    def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-        if issubclass(category, RetiredTagWarning):
-            from rich.markup import escape
-
-            common.err_console().print(f"[yellow]warning:[/yellow] {escape(str(message))}")
-            return
-        original(message, category, *args, **kwargs)
-
-    warnings.showwarning = show
 
 
 def _escape(text: str) -> str:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from envctl import __version__
-from envctl.cli import common
+from envctl.cli import LazyCommands, common
+
+if TYPE_CHECKING:
+    from typer._click import (  # type: ignore[import-not-found]
+        Command,
+        Context,
+        HelpFormatter,
+    )
+    from typer._click.shell_completion import (  # type: ignore[import-not-found]
+        CompletionItem,
+    )
 
 HELP = """\
 envctl: a git-backed catalog of named conda/PyPI environments.
@@ -115,10 +127,58 @@ def report_error(exc: Exception) -> None:
         out.print(f"[red]error:[/red] {escape(str(exc))}")
 
 
+class EnvctlCommands(EnvctlGroup):
+    """The root group of ``envctl``: every command is known by name (:data:`COMMANDS`), but
+    only the one being run (or helped, or completed) is imported and built, so start-up
+    does not pay for typer converting ~40 commands and importing their modules."""
+
+    _listing = False
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyCommands(
+            self.commands,
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=self.rich_markup_mode,
+            suggest_commands=self.suggest_commands,
+        )
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        # TyperGroup's lists ``commands.items()``, which would build every command.
+        return list(self.commands)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if self._listing:
+            assert isinstance(self.commands, LazyCommands)
+            return self.commands.summary(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    @contextmanager
+    def listing(self) -> Iterator[None]:
+        """While the commands are only listed (``envctl --help``, completing a command
+        name), :meth:`get_command` gives summaries: all a list shows, none of the cost of
+        building ~40 commands with every parameter."""
+        self._listing = True
+        try:
+            yield
+        finally:
+            self._listing = False
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        with self.listing():
+            super().format_help(ctx, formatter)
+
+    def shell_complete(self, ctx: Context, incomplete: str) -> list[CompletionItem]:
+        # Completes this group's own words (command names, options); a subcommand's are
+        # completed by that command, resolved outside this.
+        with self.listing():
+            return super().shell_complete(ctx, incomplete)
+
+
 app = typer.Typer(
     name="envctl",
     help=HELP,
-    cls=EnvctlGroup,
+    cls=EnvctlCommands,
     rich_markup_mode="rich",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -154,14 +214,9 @@ def main(
     common.state(ctx).catalog = catalog
 
 
-def _register() -> None:
-    # Each module adds its commands; importing them is cheap (heavy libraries load lazily).
-    from envctl.cli import register_all
-
-    register_all(app)
-
-
-_register()
+# Installed once for every command (create, run and export can warn), not by the module of
+# one command group: those are imported only when one of their commands runs.
+common.show_envctl_warnings()
 
 
 def run() -> None:
