@@ -519,21 +519,26 @@ def read_lock_packages(data: bytes | str, *, file: str) -> dict[str, dict[str, l
 def find_by_id(catalog: Catalog, env_id: EnvId) -> tuple[Alias, str]:
     """The tag and platform whose meta records ``env_id``. Immutable tags win over mutable ones.
 
-    Scans every meta: fine for now; an index (or the store's env records) can replace it.
+    Scans every meta, but parses only those whose bytes hold both ids (CI writes them as
+    plain hex): at 10,000 environments parsing all 67,000 metas took seconds, reading them
+    a fraction of that.
     """
     found: list[tuple[bool, Alias, str]] = []
+    req_id, full_id = env_id.req_id.encode(), env_id.full_id.encode()
     for entry in catalog.source.entries(LOCKS_DIR):
         folder, _, filename = entry.path.rpartition("/")
         if entry.kind != "file" or not filename.endswith(META_FILE_SUFFIX):
             continue
+        data = catalog.source.read(entry.path)
+        if data is None or req_id not in data or full_id not in data:
+            continue
         try:
             name: EnvName = parse_env_name(folder[len(LOCKS_DIR) + 1 :])
             alias = Alias(name, filename[: -len(META_FILE_SUFFIX)])
-            data = catalog.source.read(entry.path)
-            meta = load_meta(data, file=entry.path) if data is not None else None
+            meta = load_meta(data, file=entry.path)
         except EnvctlError:
             continue  # lint reports broken metas; a search skips them
-        for platform, recorded in (meta.platforms if meta else {}).items():
+        for platform, recorded in meta.platforms.items():
             if recorded.req_id == env_id.req_id and recorded.full_id == env_id.full_id:
                 found.append((catalog.is_mutable(alias.tag), alias, platform))
     if not found:
