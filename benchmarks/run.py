@@ -8,8 +8,8 @@ For each size, ``gen_catalog.py`` builds a realistic catalog in a git repository
 from ``--workdir`` when an earlier run made the same one). Then, each as a fresh process,
 the way users and servers run them:
 
-- ``envctl lint``, ``envctl list --json``, ``envctl search --package numpy`` (n/a while
-  ``search`` is not registered) and ``envctl show NAME`` in the catalog's work tree;
+- ``envctl lint``, ``envctl list --json``, ``envctl search --package numpy``,
+  ``envctl show NAME`` and ``envctl show REQ_ID:FULL_ID`` in the catalog's work tree;
 - the pre-receive hook (installed in a bare clone, wrapped to record its wall time and
   peak memory) for a push adding one tag, for CI's signed lock of it, and for one push
   of 100 commits that each add a tag to another environment;
@@ -42,6 +42,7 @@ from gen_catalog import GENERATOR_VERSION, Generated, generate, git, load_info, 
 from hook_bench import CI, commit_files, last_hook, timed_hook
 
 from envctl import yamlio
+from envctl.meta import load_meta
 from envctl.testing.handlocks import lock_files
 
 ENVCTL = str(Path(sys.executable).with_name("envctl"))
@@ -218,6 +219,16 @@ def bench_cli(report: Report, info: Generated, env: dict[str, str], repeat: int,
     report.add(Figure("envctl show NAME (cold start)", size, seconds, peak,
                       note=f"({info.sample_alias}; exit {run.returncode})",
                       goal=f"< {GOAL_START_S * 1000:g} ms", ok=seconds < GOAL_START_S))
+
+    # By id, as Metaflow users and flows name environments: a scan of every meta.
+    name, _, tag = info.sample_alias.rpartition(":")
+    meta = load_meta((tree / "locks" / name / f"{tag}.meta.yaml").read_bytes(), file="meta")
+    env_id = next(iter(meta.env_ids().values()))
+    seconds, peak, run = median_run(
+        slow, lambda: measure([ENVCTL, "show", env_id], cwd=tree, env=env),
+        warmup=size < 10_000)
+    report.add(Figure("envctl show REQ_ID:FULL_ID", size, seconds, peak,
+                      note=f"(exit {run.returncode})"))
 
 
 def bench_hook(report: Report, info: Generated, root: Path, env: dict[str, str], key: Path,
