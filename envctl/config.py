@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from envctl.models import StrictModel, validate
+from envctl.models import StrictModel, YamlBool, validate
 
 CONFIG_FILE = "catalog.yaml"
 CONFIG_VERSION = "1"
@@ -116,6 +116,11 @@ class CatalogConfig(StrictModel):
     branch: str = "main"
     store: str | None = None
     pypi_index: str | None = None
+    pypi_exclude_newer: YamlBool = Field(
+        default=True,
+        description="apply a tag's exclude_newer to its PyPI part too; false for an index "
+        "without PEP 700 upload times (a tag may say otherwise in pypi_options)",
+    )
     allowed_signers: list[Signer] = Field(default_factory=list)
     admins: list[str] = Field(default_factory=list)
     retention: Retention = Field(default_factory=Retention)

@@ -12,6 +12,10 @@ Versioned. Per platform it records ``req_id``, ``full_id`` and the fully expande
 request, so a later change of catalog defaults never changes a frozen id. Times
 and identity are passed in by the caller (never ``datetime.now()`` or the user
 name inside a model), so the same inputs give the same bytes.
+
+``pypi_exclude_newer: false`` records that the PyPI part was solved without the tag's
+``exclude_newer`` (the catalog's or the tag's opt-out, for an index without upload
+times). It is written only then: every other meta keeps the bytes it always had.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pydantic import Field, field_validator
 
 from envctl import yamlio
 from envctl.errors import EnvctlError
-from envctl.models import Hex40, Sha256, StrictModel, validate
+from envctl.models import Hex40, Sha256, StrictModel, YamlBool, validate
 from envctl.names import is_valid_tag
 from envctl.spec import Request
 
@@ -42,6 +46,11 @@ class Meta(StrictModel):
     alias: str
     base: str | None = Field(default=None, description="the alias this tag extends, if any")
     exclude_newer: str | None = None
+    pypi_exclude_newer: YamlBool = Field(
+        default=True,
+        description="false when the PyPI part was solved without exclude_newer "
+        "(pypi_exclude_newer / pypi_options.exclude_newer); written only then",
+    )
     resolved_at: str
     resolved_by: str
     envctl_version: str
@@ -112,8 +121,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def dump_meta(meta: Meta) -> bytes:
     """Deterministic bytes: fields in model order, platforms sorted, as indented JSON (a
-    YAML document too) under a comment line."""
+    YAML document too) under a comment line. ``pypi_exclude_newer`` appears only when false."""
     data = meta.model_dump(mode="json")
+    if meta.pypi_exclude_newer:
+        # Written only when false, so that every meta written before the field existed,
+        # and every meta since with the cut-off applied, has the same bytes.
+        del data["pypi_exclude_newer"]
     data["platforms"] = {p: data["platforms"][p] for p in sorted(data["platforms"])}
     tag = meta.alias.rsplit(":", 1)[-1]
     # The comment is outside any quoting: only a valid tag may appear in it, or a tag

@@ -7,7 +7,7 @@ import json
 import re
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from envctl.errors import CatalogError, MultipleErrors
 from envctl.names import is_40hex
@@ -39,6 +39,28 @@ def _sha256(value: str) -> str:
 Hex40 = Annotated[str, AfterValidator(_hex40)]
 #: A sha256 digest: 64 lower-case hex characters.
 Sha256 = Annotated[str, AfterValidator(_sha256)]
+
+_TRUE = frozenset({"true", "True", "TRUE"})
+_FALSE = frozenset({"false", "False", "FALSE"})
+
+
+def _yaml_bool(value: object) -> bool:
+    # yamlio hands every scalar over as a string. pydantic's lax bool would also take
+    # "yes", "off", "1" or "n"; only YAML 1.2's booleans are taken, so that a file
+    # means the same to every YAML reader (YAML 1.1 reads "no" as false, 1.2 as a string).
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        raise ValueError(f"must be true or false, not {value[:40]!r}")
+    raise ValueError("must be true or false")
+
+
+#: A boolean as YAML 1.2 spells it (``true``/``false``), from YAML (a string) or JSON.
+YamlBool = Annotated[bool, BeforeValidator(_yaml_bool)]
 
 
 def dump_json(model: BaseModel) -> bytes:

@@ -23,7 +23,7 @@ from pydantic import (
 
 from envctl.config import CatalogConfig, Platform, VirtualPackages, check_virtual_packages
 from envctl.errors import CatalogError, EnvctlError, NotFoundError
-from envctl.models import StrictModel, validate
+from envctl.models import StrictModel, YamlBool, validate
 from envctl.names import Alias, EnvName, parse_alias, parse_tag
 
 REQUEST_VERSION = "1"
@@ -65,11 +65,18 @@ Requirements = Annotated[list[str], AfterValidator(_non_empty_items)]
 
 
 class PypiOptions(StrictModel):
-    """Where the ``pypi:`` part comes from; defaults to the catalog's ``pypi_index``."""
+    """Where the ``pypi:`` part comes from; defaults to the catalog's ``pypi_index``.
+
+    ``exclude_newer`` (default: the catalog's ``pypi_exclude_newer``) says whether the
+    tag's cut-off applies to the PyPI part. It sits here, with the index, because whether
+    a cut-off can be applied is a property of the index (PEP 700 upload times). Like the
+    URLs it is not part of the request, so it changes no id.
+    """
 
     index_url: str | None = None
     extra_index_urls: list[str] = Field(default_factory=list)
     find_links: list[str] = Field(default_factory=list)
+    exclude_newer: YamlBool | None = None
 
 
 class Target(StrictModel):
@@ -292,6 +299,14 @@ def effective_spec(alias: Alias, lookup: TagLookup, config: CatalogConfig) -> Ef
     )
 
 
+def pypi_exclude_newer(options: PypiOptions | None, config: CatalogConfig) -> bool:
+    """Whether a tag's ``exclude_newer`` is applied to its PyPI part: the tag's
+    ``pypi_options.exclude_newer`` when set, else the catalog's ``pypi_exclude_newer``."""
+    if options is not None and options.exclude_newer is not None:
+        return options.exclude_newer
+    return config.pypi_exclude_newer
+
+
 class Request(StrictModel):
     """What one platform asks for, fully expanded; its hash is the ``req_id``."""
 
@@ -382,4 +397,5 @@ __all__ = [
     "normalize_conda_spec",
     "normalize_pypi_requirement",
     "parse_env_file",
+    "pypi_exclude_newer",
 ]

@@ -33,6 +33,7 @@ def test_defaults() -> None:
     assert config.branch == "main"
     assert config.store is None
     assert config.pypi_index is None
+    assert config.pypi_exclude_newer is True
     assert config.allowed_signers == []
     assert config.effective_default_channels == ["conda-forge"]
 
@@ -91,6 +92,33 @@ def test_refusals_name_file_and_line(text: str, line: int, part: str) -> None:
     assert error.line == line
     assert error.rule == "schema"
     assert part in error.message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("false", False), ("true", True), ("False", False), ("TRUE", True), ('"false"', False)],
+)
+def test_pypi_exclude_newer(text: str, expected: bool) -> None:
+    assert load(f"pypi_exclude_newer: {text}\n").pypi_exclude_newer is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "part"),
+    [
+        # YAML 1.1 reads these as booleans, YAML 1.2 as strings: neither is guessed.
+        ("no", "must be true or false, not 'no'"),
+        ("off", "must be true or false, not 'off'"),
+        ("0", "must be true or false, not '0'"),
+        ("[false]", "must be true or false"),
+        ("{a: b}", "must be true or false"),
+        ("~", "must be true or false"),
+    ],
+)
+def test_pypi_exclude_newer_refusals(value: str, part: str) -> None:
+    (error,) = errors_of(f"branch: main\npypi_exclude_newer: {value}\n")
+    assert isinstance(error, CatalogError)
+    assert (error.file, error.line, error.rule) == ("catalog.yaml", 2, "schema")
+    assert error.message == f"pypi_exclude_newer: {part}"
 
 
 def test_every_problem_is_reported() -> None:

@@ -23,6 +23,7 @@ from envctl.spec import (
     normalize_conda_spec,
     normalize_pypi_requirement,
     parse_env_file,
+    pypi_exclude_newer,
 )
 
 CONFIG = CatalogConfig(
@@ -240,6 +241,61 @@ def test_target_dependencies_per_platform() -> None:
     assert mac.pypi == []
     assert linux.virtual_packages["__glibc"] == "2.17"
     assert "__osx" in mac.virtual_packages
+
+
+def test_pypi_options_exclude_newer_overrides_the_catalog_and_is_inherited() -> None:
+    lookup = lookup_from({
+        "team/env": "tags:\n"
+        "  v1:\n    dependencies: [python]\n"
+        "    pypi_options: {index_url: 'https://old.example/simple', exclude_newer: false}\n"
+        "  v2:\n    extends: v1\n    pypi: [rich]\n"
+        "  v3:\n    dependencies: [python]\n    pypi_options: {exclude_newer: true}\n"
+        "  v4:\n    dependencies: [python]\n    pypi_options: {find_links: [wheels]}\n"
+        "  v5:\n    dependencies: [python]\n",
+    })
+    opted_out = CatalogConfig(channels=CONFIG.channels, pypi_exclude_newer=False)
+    expected = {
+        # tag: (with the catalog default, with the catalog's opt-out)
+        "v1": (False, False),
+        "v2": (False, False),  # pypi_options come with the base, the knob with them
+        "v3": (True, True),
+        "v4": (True, False),  # pypi_options without the key: the catalog decides
+        "v5": (True, False),
+    }
+    for tag, (default, catalog_false) in expected.items():
+        eff = effective_spec(parse_alias(f"team/env:{tag}"), lookup, CONFIG)
+        assert pypi_exclude_newer(eff.pypi_options, CONFIG) is default, tag
+        assert pypi_exclude_newer(eff.pypi_options, opted_out) is catalog_false, tag
+
+
+def test_pypi_options_exclude_newer_changes_no_req_id() -> None:
+    text = "tags:\n  v1:\n    dependencies: [python=3.11, numpy>=1.26]\n"
+    lookup = lookup_from({"team/env": text + "    pypi_options: {exclude_newer: false}\n"})
+    eff = effective_spec(parse_alias("team/env:v1"), lookup, CONFIG)
+    request = build_request(eff, "linux-64", CONFIG, exclude_newer=EXCLUDE_NEWER)
+    plain = effective_spec(parse_alias("team/env:v1"), lookup_from({"team/env": text}), CONFIG)
+    assert request == build_request(plain, "linux-64", CONFIG, exclude_newer=EXCLUDE_NEWER)
+    opted_out = CatalogConfig(channels=CONFIG.channels, pypi_exclude_newer=False)
+    assert request == build_request(eff, "linux-64", opted_out, exclude_newer=EXCLUDE_NEWER)
+
+
+def test_pypi_options_exclude_newer_refusals_have_lines() -> None:
+    errors = errors_of(
+        "tags:\n"
+        "  v1:\n    dependencies: [x]\n"
+        "    pypi_options:\n"
+        "      exclude_newer: yes\n"  # 5
+        "  v2:\n    dependencies: [x]\n"
+        "    pypi_options: {exclude_newer: [false]}\n"  # 8
+        "  v3:\n    dependencies: [x]\n"
+        "    pypi_options: {exclude_newer: '2024-01-01'}\n"  # 11
+    )
+    assert sorted((e.line, e.message) for e in errors) == [
+        (5, "tags.v1.pypi_options.exclude_newer: must be true or false, not 'yes'"),
+        (8, "tags.v2.pypi_options.exclude_newer: must be true or false"),
+        (11, "tags.v3.pypi_options.exclude_newer: must be true or false, not '2024-01-01'"),
+    ]
+    assert all(e.file == "envs/team/env.yaml" and e.rule == "schema" for e in errors)
 
 
 def test_build_request_refusals() -> None:

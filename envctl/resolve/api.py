@@ -15,6 +15,9 @@ Rules:
   be reproduced;
 - a rolling tag (mutable, with its own spec) resolves against everything
   available (``exclude_newer`` None) and is rewritten only when its ids change;
+- the PyPI part gets the same cut-off unless the catalog's ``pypi_exclude_newer`` or the
+  tag's ``pypi_options.exclude_newer`` is false (an index without upload times); the meta
+  then says ``pypi_exclude_newer: false``, and the ids do not change;
 - ``extends``: the base is resolved first when it has no lock, then its lock is
   pinned and its full_id goes into the request;
 - ``output``: where locks are written (default: the catalog itself). ``extend`` and
@@ -45,7 +48,15 @@ from envctl.names import Alias, parse_alias
 from envctl.resolve.channels import ChannelRef, channel_refs
 from envctl.resolve.history import committed_at_head, iso, tag_added_at
 from envctl.resolve.lockfile import LockData, LockedPackage, read_lock, write_lock
-from envctl.spec import ConcreteTag, EffectiveSpec, PointerTag, Request, base_alias, build_request
+from envctl.spec import (
+    ConcreteTag,
+    EffectiveSpec,
+    PointerTag,
+    Request,
+    base_alias,
+    build_request,
+    pypi_exclude_newer,
+)
 
 Status = Literal["resolved", "frozen", "unchanged", "solved-only", "skipped"]
 Stage = Literal["start", "conda", "pypi", "solved", "written", "skipped", "failed"]
@@ -104,6 +115,7 @@ class TagResult:
     lock_path: str | None = None
     meta_path: str | None = None
     exclude_newer: str | None = None
+    pypi_exclude_newer: bool = True  # False: the PyPI part was solved without exclude_newer
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +123,7 @@ class TagResult:
             "status": self.status,
             "message": self.message,
             "exclude_newer": self.exclude_newer,
+            "pypi_exclude_newer": self.pypi_exclude_newer,
             "lock": self.lock_path,
             "meta": self.meta_path,
             "platforms": [p.to_dict() for p in self.platforms],
@@ -124,6 +137,8 @@ class Solved:
     request: Request
     conda: tuple[LockedPackage, ...]
     pypi: tuple[LockedPackage, ...]
+    # True when uv ran without the tag's cut-off because the catalog or tag opted out.
+    pypi_without_cutoff: bool = False
 
     @property
     def packages(self) -> tuple[LockedPackage, ...]:
@@ -260,6 +275,7 @@ class Resolver:
         solved = dict(zip(wanted, self._each_platform(one, wanted), strict=True))
         results = tuple(solved[p].platform_result for p in wanted)
         when = iso(exclude_newer) if exclude_newer is not None else None
+        pypi_cutoff = not any(s.pypi_without_cutoff for s in solved.values())
 
         if len(wanted) != len(effective.platforms):
             return TagResult(
@@ -269,6 +285,7 @@ class Resolver:
                 f"of the tag: resolve without --platform to write it)",
                 results,
                 exclude_newer=when,
+                pypi_exclude_newer=pypi_cutoff,
             )
         if info.mutable and info.meta is not None and self._same_ids(info.meta, results):
             self._emit(alias, None, "skipped", "unchanged")
@@ -280,17 +297,26 @@ class Resolver:
                 str(alias.lock_path),
                 str(alias.meta_path),
                 when,
+                pypi_cutoff,
             )
-        self._write(alias, effective, refs, solved, when)
+        self._write(alias, effective, refs, solved, when, pypi_cutoff=pypi_cutoff)
         self._emit(alias, None, "written", str(alias.lock_path))
+        # Whoever resolves the tag learns it too, not only a later reader of the meta: a
+        # re-resolve of this PyPI part may give other files.
+        note = (
+            ""
+            if pypi_cutoff
+            else f" (PyPI part solved without exclude_newer {when}: pypi_exclude_newer is false)"
+        )
         return TagResult(
             str(alias),
             "resolved",
-            f"wrote {alias.lock_path} and {alias.meta_path}",
+            f"wrote {alias.lock_path} and {alias.meta_path}{note}",
             results,
             str(alias.lock_path),
             str(alias.meta_path),
             when,
+            pypi_cutoff,
         )
 
     @staticmethod
@@ -329,6 +355,7 @@ class Resolver:
             str(alias.lock_path),
             str(alias.meta_path),
             meta.exclude_newer if meta else None,
+            meta.pypi_exclude_newer if meta else True,
         )
 
     @staticmethod
@@ -459,6 +486,7 @@ class Resolver:
 
         pypi: list[LockedPackage] = []
         pypi_pins = pins.pypi_pins if pins else ()
+        without_cutoff = False
         if request.pypi or pypi_pins:
             self._emit(alias, platform, "pypi")
             options = effective.pypi_options
@@ -469,6 +497,11 @@ class Resolver:
                     rule="no-pypi-index",
                     fix="set 'pypi_index:' in catalog.yaml (or pypi_options.index_url on the tag)",
                 )
+            # The opt-out drops the cut-off for uv only: the conda part and the request
+            # (hence the ids) keep exclude_newer.
+            cutoff = exclude_newer
+            if exclude_newer is not None and not pypi_exclude_newer(options, self.catalog.config):
+                cutoff, without_cutoff = None, True
             pypi = solve_pypi(
                 PypiRequest(
                     platform=platform,
@@ -481,12 +514,17 @@ class Resolver:
                     if options
                     else (),
                     pins=tuple(pypi_pins),
-                    # The same cut-off as the conda part: both halves of the lock are what
-                    # existed when the tag was added.
-                    exclude_newer=exclude_newer,
+                    # The same cut-off as the conda part unless opted out: both halves of
+                    # the lock are what existed when the tag was added.
+                    exclude_newer=cutoff,
                 )
             )
-        return Solved(request=request, conda=tuple(conda), pypi=tuple(pypi))
+        return Solved(
+            request=request,
+            conda=tuple(conda),
+            pypi=tuple(pypi),
+            pypi_without_cutoff=without_cutoff,
+        )
 
     def _local(self, link: str) -> str:
         """A find-links entry: a URL as is, a relative path relative to the catalog root."""
@@ -503,6 +541,8 @@ class Resolver:
         refs: list[ChannelRef],
         solved: dict[str, Solved],
         exclude_newer: str | None,
+        *,
+        pypi_cutoff: bool = True,
     ) -> None:
         lock_rel = PurePosixPath(alias.lock_path)
         source = os.path.relpath(str(alias.env_file), str(lock_rel.parent)).replace(os.sep, "/")
@@ -518,6 +558,7 @@ class Resolver:
             alias=str(alias),
             base=effective.base,
             exclude_newer=exclude_newer,
+            pypi_exclude_newer=pypi_cutoff,
             resolved_at=iso(self.resolved_at),
             resolved_by=self.resolved_by,
             envctl_version=__version__,

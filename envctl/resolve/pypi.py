@@ -23,9 +23,12 @@ uploaded after it are not used, as rattler does for the conda part. uv reads
 upload times from the index's JSON simple API (PEP 700 ``upload-time``) and
 uses no file without one while a cut-off is set: against an index that does not
 publish them, the solve fails, and :func:`explain_uv` says so instead of uv's
-"no versions of ...". uv applies no cut-off to ``--find-links`` sources, local or
-remote: the conda stand-ins need no upload times, and a tag's
-``pypi_options.find_links`` gets whatever they hold when it resolves.
+"no versions of ..." and names the opt-out (the catalog's ``pypi_exclude_newer``
+or the tag's ``pypi_options.exclude_newer``: false sends ``exclude_newer`` None
+here, and the resolver records that in the meta). uv applies no cut-off to
+``--find-links`` sources, local or remote: the conda stand-ins need no upload
+times, and a tag's ``pypi_options.find_links`` gets whatever they hold when it
+resolves.
 
 uv runs isolated: no config files, no ``UV_*``/``PIP_*`` variables from the caller
 except the cache location and TLS choice, no Python downloads, and only the
@@ -440,8 +443,11 @@ def _without_upload_times(
         rule="no-upload-times",
         fix="serve the PyPI part from an index that publishes upload times (PEP 700 "
         "'upload-time' in its JSON simple API, as pypi.org does): set pypi_index in "
-        "catalog.yaml or pypi_options.index_url on the tag (envctl keeps the cut-off: it is "
-        "what makes a re-resolve of the tag give the same packages)",
+        "catalog.yaml or pypi_options.index_url on the tag. Or, if the index cannot, resolve "
+        "the PyPI part without the cut-off: 'pypi_exclude_newer: false' in catalog.yaml, or "
+        "'pypi_options: {exclude_newer: false}' on the tag; the lock stays exact (a URL and "
+        "sha256 per file) and the meta records it, but a re-resolve of the tag may pick newer "
+        "PyPI files",
     )
 
 

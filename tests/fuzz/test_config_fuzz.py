@@ -18,10 +18,11 @@ FUZZ = settings.get_profile(_name if _name in ("fuzz", "long") else "fuzz")
 
 KEYS = ["version", "name", "description", "channels", "default_channels", "platforms",
         "virtual_packages", "mutable_tags", "branch", "store", "pypi_index",
-        "allowed_signers", "admins", "principal", "key", "unknown"]
+        "pypi_exclude_newer", "allowed_signers", "admins", "principal", "key", "unknown"]
 WORDS = ["1", "2", "main", "conda-forge", "a/b", "a::b", " x", "", "linux-64", "osx-arm64",
          "win-32", "latest", "dev-*", "[", "*", "__glibc", "glibc", "ssh-ed25519 AAAA ci",
-         "rsa AAAA", "ssh-ed25519", "https://conda.example.org/main", "\u0430"]
+         "rsa AAAA", "ssh-ed25519", "https://conda.example.org/main", "\u0430", "true",
+         "false", "no"]
 
 text = st.text(max_size=10)
 scalar = st.one_of(st.none(), text, st.sampled_from(WORDS))
@@ -46,6 +47,7 @@ config_doc = st.one_of(
                 st.sampled_from(WORDS), scalar, max_size=2), max_size=2),
             "mutable_tags": st.one_of(st.lists(st.sampled_from(WORDS), max_size=4), value),
             "branch": scalar,
+            "pypi_exclude_newer": scalar,
             "allowed_signers": st.one_of(st.lists(st.fixed_dictionaries(
                 {"principal": scalar, "key": st.one_of(st.sampled_from(WORDS), scalar)}),
                 max_size=2), value),

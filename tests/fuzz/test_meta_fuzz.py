@@ -29,10 +29,12 @@ VALID = lock_files(
     "team/app:v1",
 )["locks/team/app/v1.meta.yaml"]
 HEX40 = "a" * 40
-KEYS = ["version", "alias", "base", "exclude_newer", "resolved_at", "resolved_by",
+KEYS = ["version", "alias", "base", "exclude_newer", "pypi_exclude_newer", "resolved_at",
+        "resolved_by",
         "envctl_version", "tools", "lock_sha256", "platforms", "req_id", "full_id", "request",
         "platform", "channels", "dependencies", "pypi", "virtual_packages", "base_full_id"]
-WORDS = ["1", "2", HEX40, "A" * 40, "a" * 39, "b" * 64, "team/app:v1", "linux-64", "", "~"]
+WORDS = ["1", "2", HEX40, "A" * 40, "a" * 39, "b" * 64, "team/app:v1", "linux-64", "", "~",
+         "true", "false"]
 
 text = st.text(max_size=10)
 scalar = st.one_of(st.none(), text, st.sampled_from(WORDS))
@@ -170,3 +172,36 @@ def test_written_metas_take_the_fast_path_and_old_yaml_metas_still_read() -> Non
     old = b"# Resolved by envctl\n" + yamlio.dump(meta.model_dump(mode="json")).encode()
     assert fast_json(old) is None
     assert load_meta(old, file="m") == meta
+
+
+def test_pypi_exclude_newer_is_written_only_when_false() -> None:
+    meta = load_meta(VALID.encode(), file="m")
+    assert meta.pypi_exclude_newer is True
+    written = dump_meta(meta)
+    assert b"pypi_exclude_newer" not in written
+    # An explicit true (hand-written) is the default: written as if it were absent.
+    explicit = written.replace(
+        b'  "resolved_at"', b'  "pypi_exclude_newer": true,\n  "resolved_at"'
+    )
+    assert load_meta(explicit, file="m") == meta
+    assert dump_meta(load_meta(explicit, file="m")) == written
+
+    opted_out = meta.model_copy(update={"pypi_exclude_newer": False})
+    data = dump_meta(opted_out)
+    assert data == written.replace(
+        b'  "resolved_at"', b'  "pypi_exclude_newer": false,\n  "resolved_at"'
+    )
+    assert fast_json(data) is not None
+    assert load_meta(data, file="m") == opted_out
+    assert parse_meta(yamlio.load(data), file="m") == opted_out  # YAML reads "false"
+    assert dump_meta(load_meta(data, file="m")) == data
+
+
+@pytest.mark.parametrize("value", ["1", "0", "no", "null", "[]"])
+def test_pypi_exclude_newer_takes_only_true_or_false(value: str) -> None:
+    data = dump_meta(load_meta(VALID.encode(), file="m")).replace(
+        b'  "resolved_at"', f'  "pypi_exclude_newer": {value},\n  "resolved_at"'.encode()
+    )
+    with pytest.raises(EnvctlError) as info:
+        load_meta(data, file="m.meta.yaml")
+    assert info.value.rule == "schema" and "pypi_exclude_newer" in info.value.message

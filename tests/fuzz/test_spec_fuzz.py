@@ -34,7 +34,7 @@ GOOD_PLATFORMS = ["linux-64", "osx-arm64", "win-64"]
 BAD_PLATFORMS = ["linux-32", "", "noarch"]
 FIELDS = ["description", "extends", "channels", "platforms", "dependencies", "pypi",
           "pypi_options", "target", "virtual_packages", "retired", "points_to", "kind",
-          "index_url", "extra_index_urls", "find_links", "__glibc", "unknown"]
+          "index_url", "extra_index_urls", "find_links", "exclude_newer", "__glibc", "unknown"]
 TAGS = GOOD_TAGS + BAD_TAGS
 REQUIREMENTS = GOOD_REQUIREMENTS + BAD_REQUIREMENTS
 PLATFORMS = GOOD_PLATFORMS + BAD_PLATFORMS
@@ -73,7 +73,8 @@ def plausible_tag(tags: list[str]) -> st.SearchStrategy[dict[str, Any]]:
             "description": text,
             "pypi_options": st.fixed_dictionaries({}, optional={
                 "index_url": st.just("https://pypi.example.org/simple"),
-                "extra_index_urls": st.lists(st.just("https://x.example.org"), max_size=1)}),
+                "extra_index_urls": st.lists(st.just("https://x.example.org"), max_size=1),
+                "exclude_newer": st.sampled_from(["true", "false", "yes", "~"])}),
         },
     )
     pointer = st.fixed_dictionaries({"points_to": st.sampled_from(tags)})

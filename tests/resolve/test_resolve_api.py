@@ -13,7 +13,7 @@ import pytest
 
 from envctl import yamlio
 from envctl.errors import SolveError
-from envctl.meta import parse_meta
+from envctl.meta import load_meta, parse_meta
 from envctl.resolve.api import TagResult, resolve_tag
 from envctl.resolve.lockfile import LockData, read_lock
 from envctl.testing.channel import PackageSpec, record_for, render_package
@@ -376,6 +376,10 @@ def test_index_without_upload_times_is_a_clear_error(catalog: Path) -> None:
         )
         assert (error.file, error.tag) == ("envs/team/old.yaml", "v1")
         assert "PEP 700" in (error.fix or "") and "pypi_options.index_url" in (error.fix or "")
+        # The opt-out is named, with what it costs.
+        assert "pypi_exclude_newer: false" in (error.fix or "")
+        assert "pypi_options: {exclude_newer: false}" in (error.fix or "")
+        assert "may pick newer PyPI files" in (error.fix or "")
         assert not (catalog / "locks/team/old").exists()
 
         run(catalog, "team/old:v2")
@@ -385,6 +389,161 @@ def test_index_without_upload_times_is_a_clear_error(catalog: Path) -> None:
         assert versions(lock_of(catalog, "team/old", "v1"), "linux-64", "pip") == {
             "itsdangerous": "2.2.0"
         }
+
+
+# -- opting out of the cut-off for the PyPI part ------------------------------------------
+# 2024-01-01: conda's tinynum is 1.1 from 2024-03-01 on, PyPI's itsdangerous 2.2.0 from
+# 2024-04-16 on; so a cut-off there gives tinynum 1.0 and itsdangerous 2.1.2.
+
+NEW_YEAR_2024 = "2024-01-01T00:00:00Z"
+OPT_SPEC = "    platforms: [linux-64]\n    dependencies: [python=3.11, tinynum]\n"
+
+
+def set_config(root: Path, key: str, value: str) -> None:
+    config = root / "catalog.yaml"
+    lines = [line for line in config.read_text().splitlines() if not line.startswith(f"{key}:")]
+    config.write_text("".join(f"{line}\n" for line in [*lines, f"{key}: {value}"]))
+
+
+def meta_bytes(root: Path, result: TagResult) -> bytes:
+    assert result.meta_path is not None
+    return (root / result.meta_path).read_bytes()
+
+
+def test_catalog_opt_out_resolves_against_an_index_without_upload_times(catalog: Path) -> None:
+    with serve_pypi_index(upload_times=False) as old:
+        set_config(catalog, "pypi_index", json.dumps(old))
+        set_config(catalog, "pypi_exclude_newer", "false")
+        write_env(
+            catalog,
+            "team/undated",
+            f"tags:\n  v1:\n{OPT_SPEC}    pypi: [itsdangerous]\n"
+            f"  conda-only:\n{OPT_SPEC}",
+        )
+        commit(catalog, "add v1", NEW_YEAR_2024)
+        v1 = resolve_tag(catalog, "team/undated:v1", resolved_at=RESOLVED_AT, resolved_by="x")
+        conda_only = resolve_tag(
+            catalog, "team/undated:conda-only", resolved_at=RESOLVED_AT, resolved_by="x"
+        )
+    lock = lock_of(catalog, "team/undated", "v1")
+    # The conda part keeps the tag's cut-off; the PyPI part gets what the index has now.
+    assert versions(lock, "linux-64")["tinynum"] == "1.0"
+    assert versions(lock, "linux-64", "pip") == {"itsdangerous": "2.2.0"}
+    assert (v1.exclude_newer, v1.pypi_exclude_newer) == (NEW_YEAR_2024, False)
+    assert "PyPI part solved without exclude_newer" in v1.message
+    assert v1.to_dict()["pypi_exclude_newer"] is False
+    data = meta_bytes(catalog, v1)
+    assert b'"exclude_newer": "2024-01-01T00:00:00Z",\n  "pypi_exclude_newer": false,\n' in data
+    meta = load_meta(data, file="m")
+    assert meta.pypi_exclude_newer is False and meta.exclude_newer == NEW_YEAR_2024
+    assert parse_meta(yamlio.load(data), file="m") == meta  # YAML reads the same
+    # The request, hence the ids, carries the cut-off as always and not the opt-out.
+    request = meta.platforms["linux-64"].request
+    assert request.exclude_newer == NEW_YEAR_2024
+    assert "pypi_exclude_newer" not in request.model_dump()
+    # Without a PyPI part nothing was solved without the cut-off: nothing to record.
+    assert conda_only.pypi_exclude_newer is True
+    assert b"pypi_exclude_newer" not in meta_bytes(catalog, conda_only)
+
+
+def test_opt_out_changes_no_id(catalog: Path) -> None:
+    """Same tag text, with and without the opt-out: the same req_id, like the index URL."""
+    spec = f"{OPT_SPEC}    pypi: [itsdangerous]\n"
+    write_env(
+        catalog,
+        "team/ids",
+        f"tags:\n  cut:\n{spec}"
+        f"  uncut:\n{spec}    pypi_options: {{exclude_newer: false}}\n",
+    )
+    cut = run(catalog, "team/ids:cut", exclude_newer=NEW_YEAR_2024)
+    uncut = run(catalog, "team/ids:uncut", exclude_newer=NEW_YEAR_2024)
+    assert cut.platforms[0].req_id == uncut.platforms[0].req_id
+    assert versions(lock_of(catalog, "team/ids", "cut"), "linux-64", "pip") == {
+        "itsdangerous": "2.1.2"
+    }
+    assert versions(lock_of(catalog, "team/ids", "uncut"), "linux-64", "pip") == {
+        "itsdangerous": "2.2.0"
+    }
+    assert cut.platforms[0].full_id != uncut.platforms[0].full_id  # other files, other full_id
+    assert (cut.pypi_exclude_newer, uncut.pypi_exclude_newer) == (True, False)
+
+
+def test_tag_overrides_the_catalog_both_ways(catalog: Path) -> None:
+    with serve_pypi_index(upload_times=False) as old:
+        # The catalog keeps the cut-off (its default); one tag, on the undated index, opts out.
+        write_env(
+            catalog,
+            "team/tagged",
+            f"tags:\n  v1:\n{OPT_SPEC}    pypi: [itsdangerous]\n"
+            f"    pypi_options: {{index_url: {json.dumps(old)}, exclude_newer: false}}\n",
+        )
+        v1 = run(catalog, "team/tagged:v1", exclude_newer=NEW_YEAR_2024)
+        assert versions(lock_of(catalog, "team/tagged", "v1"), "linux-64", "pip") == {
+            "itsdangerous": "2.2.0"
+        }
+        assert load_meta(meta_bytes(catalog, v1), file="m").pypi_exclude_newer is False
+
+        # The catalog opts out; a tag on a dated index takes the cut-off back...
+        set_config(catalog, "pypi_exclude_newer", "false")
+        write_env(
+            catalog,
+            "team/strict",
+            f"tags:\n  v1:\n{OPT_SPEC}    pypi: [itsdangerous]\n"
+            "    pypi_options: {exclude_newer: true}\n"
+            f"  undated:\n{OPT_SPEC}    pypi: [itsdangerous]\n"
+            f"    pypi_options: {{index_url: {json.dumps(old)}, exclude_newer: true}}\n",
+        )
+        strict = run(catalog, "team/strict:v1", exclude_newer=NEW_YEAR_2024)
+        assert versions(lock_of(catalog, "team/strict", "v1"), "linux-64", "pip") == {
+            "itsdangerous": "2.1.2"
+        }
+        assert strict.pypi_exclude_newer is True
+        assert b"pypi_exclude_newer" not in meta_bytes(catalog, strict)
+        # ...and on the undated index that is the clear error again.
+        with pytest.raises(SolveError) as info:
+            run(catalog, "team/strict:undated", exclude_newer=NEW_YEAR_2024)
+        assert info.value.rule == "no-upload-times"
+
+
+def test_opt_out_is_inherited_with_pypi_options_through_extends(catalog: Path) -> None:
+    with serve_pypi_index(upload_times=False) as old:
+        write_env(
+            catalog,
+            "team/chain",
+            f"tags:\n  v1:\n{OPT_SPEC}    pypi: [itsdangerous]\n"
+            f"    pypi_options: {{index_url: {json.dumps(old)}, exclude_newer: false}}\n"
+            "  v2:\n    extends: v1\n    pypi: [six]\n",
+        )
+        v2 = run(catalog, "team/chain:v2", exclude_newer=NEW_YEAR_2024)
+    assert versions(lock_of(catalog, "team/chain", "v2"), "linux-64", "pip") == {
+        "itsdangerous": "2.2.0",
+        "six": "1.17.0",
+    }
+    assert v2.pypi_exclude_newer is False
+    assert load_meta(meta_bytes(catalog, v2), file="m").pypi_exclude_newer is False
+
+
+def test_default_meta_bytes_carry_no_opt_out_field(catalog: Path) -> None:
+    write_env(catalog, "team/plain", f"tags:\n  v1:\n{OPT_SPEC}    pypi: [itsdangerous]\n")
+    result = run(catalog, "team/plain:v1", exclude_newer=NEW_YEAR_2024)
+    data = meta_bytes(catalog, result)
+    assert b"pypi_exclude_newer" not in data
+    assert list(json.loads(data.partition(b"\n")[2])) == [
+        "version",
+        "alias",
+        "base",
+        "exclude_newer",
+        "resolved_at",
+        "resolved_by",
+        "envctl_version",
+        "tools",
+        "lock_sha256",
+        "platforms",
+    ]
+    assert load_meta(data, file="m").pypi_exclude_newer is True
+    assert result.to_dict()["pypi_exclude_newer"] is True
+    assert result.message == f"wrote {result.lock_path} and {result.meta_path}"
+
 
 # -- determinism --------------------------------------------------------------------------
 
