@@ -35,6 +35,7 @@ added at the end, existing ones never change meaning):
      "base": "ranking/base:v0" | null,
      "requested": {"conda": [...], "pypi": [...]},   # common to every platform shown
      "exclude_newer": str | null, "resolved_at": str | null, "resolved_by": str | null,
+     "pypi_exclude_newer": bool,                     # false: the PyPI part had no cut-off
      "provisional": bool,                            # some id is not final yet
      "environments": [{
         "platform": "linux-64", "id": "req_id:full_id" | null,
@@ -254,6 +255,8 @@ class EnvView:
     resolved_at: str | None
     resolved_by: str | None
     environments: list[PlatformView] = field(default_factory=list)
+    #: False when CI solved the PyPI part without exclude_newer (the index's opt-out).
+    pypi_exclude_newer: bool = True
 
     @property
     def provisional(self) -> bool:
@@ -288,6 +291,7 @@ class EnvView:
             "base": self.base,
             "requested": self.requested,
             "exclude_newer": self.exclude_newer,
+            "pypi_exclude_newer": self.pypi_exclude_newer,
             "resolved_at": self.resolved_at,
             "resolved_by": self.resolved_by,
             "provisional": self.provisional,
@@ -377,6 +381,7 @@ def _view(
         resolved_at=meta.resolved_at if meta else None,
         resolved_by=meta.resolved_by if meta else None,
         environments=views,
+        pypi_exclude_newer=meta.pypi_exclude_newer if meta else True,
     )
 
 

@@ -242,8 +242,8 @@ def test_show_pointer_to_frozen_tag(catalog: Catalog) -> None:
     assert list(data) == [
         "asked", "alias", "name", "tag", "resolved_via", "mutable", "state", "type",
         "description", "tag_description", "owners", "aliases", "platforms", "channels",
-        "sources", "base", "requested", "exclude_newer", "resolved_at", "resolved_by",
-        "provisional", "environments",
+        "sources", "base", "requested", "exclude_newer", "pypi_exclude_newer", "resolved_at",
+        "resolved_by", "provisional", "environments",
     ]
 
 

@@ -262,7 +262,9 @@ def _render_view(out: Console, view: EnvView) -> None:
     row("Base", view.base)
     row("Resolved on", view.resolved_at)
     row("Resolved by", view.resolved_by)
-    row("Exclude newer", view.exclude_newer)
+    row("Exclude newer", view.exclude_newer and (
+        view.exclude_newer if view.pypi_exclude_newer
+        else f"{view.exclude_newer} (conda only: the PyPI part was solved without it)"))
     row("User sources", ", ".join(view.sources))
     common_reqs = view.requested
     row("User-requested packages", _requested(common_reqs["conda"], common_reqs["pypi"]))

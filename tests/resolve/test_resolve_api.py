@@ -10,8 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from envctl import yamlio
+from envctl.catalog import Catalog, WorkTreeSource
+from envctl.cli.main import app
+from envctl.describe import show_environment
 from envctl.errors import SolveError
 from envctl.meta import load_meta, parse_meta
 from envctl.resolve.api import TagResult, resolve_tag
@@ -444,6 +448,13 @@ def test_catalog_opt_out_resolves_against_an_index_without_upload_times(catalog:
     # Without a PyPI part nothing was solved without the cut-off: nothing to record.
     assert conda_only.pypi_exclude_newer is True
     assert b"pypi_exclude_newer" not in meta_bytes(catalog, conda_only)
+    # show tells: the cut-off held for the conda part only.
+    shown = Catalog(WorkTreeSource(catalog))
+    assert show_environment(shown, "team/undated:v1").to_dict()["pypi_exclude_newer"] is False
+    assert show_environment(shown, "team/undated:conda-only").pypi_exclude_newer is True
+    out = CliRunner().invoke(app, ["--catalog", str(catalog), "show", "team/undated:v1"],
+                             env={"COLUMNS": "200"}).stdout
+    assert "2024-01-01T00:00:00Z (conda only: the PyPI part was solved without it)" in out
 
 
 def test_opt_out_changes_no_id(catalog: Path) -> None:
