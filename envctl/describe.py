@@ -525,8 +525,8 @@ def find_by_id(catalog: Catalog, env_id: EnvId) -> tuple[Alias, str]:
     """The tag and platform whose meta records ``env_id``. Immutable tags win over mutable ones.
 
     Scans every meta, but parses only those whose bytes hold both ids (CI writes them as
-    plain hex): at 10,000 environments parsing all 67,000 metas took seconds, reading them
-    a fraction of that.
+    plain hex), or hold a backslash (an escape could spell an id another way): at 10,000
+    environments parsing all 67,000 metas took seconds, reading them a fraction of that.
     """
     found: list[tuple[bool, Alias, str]] = []
     req_id, full_id = env_id.req_id.encode(), env_id.full_id.encode()
@@ -535,7 +535,7 @@ def find_by_id(catalog: Catalog, env_id: EnvId) -> tuple[Alias, str]:
         if entry.kind != "file" or not filename.endswith(META_FILE_SUFFIX):
             continue
         data = catalog.source.read(entry.path)
-        if data is None or req_id not in data or full_id not in data:
+        if data is None or ((req_id not in data or full_id not in data) and b"\\" not in data):
             continue
         try:
             name: EnvName = parse_env_name(folder[len(LOCKS_DIR) + 1 :])

@@ -25,9 +25,11 @@ Locked tags (a lock and a meta beside each other) get the push-time rules early:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import os
+import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -698,7 +700,7 @@ class _Linter:
 
     # -- locks/ --------------------------------------------------------------------------
 
-    def check_locks(self, entries: list[Entry], meta_checks: _Workers) -> None:
+    def check_locks(self, entries: list[Entry], workers: _Workers) -> None:
         # Keyed by (lock folder, tag) strings, not Alias: building, hashing and comparing
         # 130,000 dataclasses was most of this loop on a large catalog.
         locks: dict[tuple[str, str], str] = {}
@@ -733,7 +735,7 @@ class _Linter:
                     file=path, rule="incomplete-lock", tag=tag,
                     fix="CI writes both together: let CI re-lock the tag, or delete the meta",
                 )
-            result = meta_checks.result(path)
+            result = workers.result(path)
             if result is None:  # not handed to a worker (or no workers): check it here
                 found, summary = meta_summary(self.catalog.source, path, f"{name}:{tag}")
             else:  # pickled by chunk: a chunk's repeated parts arrive shared already
@@ -985,12 +987,15 @@ def meta_summary(source: Source, path: str, alias: str) -> MetaResult:
             return (list(exc.errors) if isinstance(exc, MultipleErrors) else [exc]), None
     if meta.alias == alias:
         return [], _summary(meta)
-    if not isinstance(raw, yamlio.YamlMap):
-        raw = yamlio.load(data, file=path)  # for the line of "alias:"
+    line = raw.key_lines.get("alias") if isinstance(raw, yamlio.YamlMap) else None
+    if line is None:
+        # For the line of "alias:"; the finding stands without one.
+        with contextlib.suppress(EnvctlError):
+            line = yamlio.load(data, file=path).key_lines.get("alias")
     return [
         CatalogError(
             f"{path} says it is for {meta.alias}, but it lies at the path of {alias}",
-            file=path, line=raw.key_lines.get("alias"), tag=alias.rpartition(":")[2],
+            file=path, line=line, tag=alias.rpartition(":")[2],
             rule="meta-alias-mismatch",
             fix="CI writes metas; restore the file from the commit that locked the tag",
         )
@@ -1014,6 +1019,9 @@ _worker_source: Source | None = None
 
 def _worker_init(source: Source) -> None:
     global _worker_source
+    # Ctrl-C is for the lint process, which terminates the pool: a worker interrupted while
+    # sending a result could leave the pool waiting for it forever.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.set_threshold(*FEW_COLLECTIONS)  # what it parses is kept until sent
     _worker_source = source.fork()  # type: ignore[attr-defined]
 
@@ -1084,9 +1092,12 @@ class _Workers:
             return cls()
         import multiprocessing
 
-        pool = multiprocessing.get_context("fork").Pool(
-            workers, initializer=_worker_init, initargs=(source,)
-        )
+        try:
+            pool = multiprocessing.get_context("fork").Pool(
+                workers, initializer=_worker_init, initargs=(source,)
+            )
+        except OSError:  # no semaphores (no /dev/shm), no more processes: parse here
+            return cls()
         return cls(pool, pool.imap(_worker_envs, _chunks(env_entries, _ENV_CHUNK)))
 
     def add_metas(self, lock_entries: list[Entry]) -> None:
@@ -1145,8 +1156,6 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-
-
 def _worker_count() -> int:
     import multiprocessing
 
@@ -1187,10 +1196,6 @@ def _difference(label: str, now: list[str], locked: tuple[str, ...]) -> str:
     if dropped:
         parts.append("drop " + ", ".join(repr(t) for t in dropped))
     return f"{label} {' and '.join(parts)}"
-
-
-def _alias_key(alias: Alias) -> tuple[tuple[str, ...], str]:
-    return alias.name.segments, alias.tag
 
 
 def _is_keep_file(entry: Entry) -> bool:

@@ -28,7 +28,7 @@ from pydantic import Field, field_validator
 
 from envctl import yamlio
 from envctl.errors import EnvctlError
-from envctl.models import Hex40, Sha256, StrictModel, YamlBool, validate
+from envctl.models import Hex40, Key, Sha256, StrictModel, YamlBool, validate
 from envctl.names import is_valid_tag
 from envctl.spec import Request
 
@@ -54,7 +54,7 @@ class Meta(StrictModel):
     resolved_at: str
     resolved_by: str
     envctl_version: str
-    tools: dict[str, str] = Field(
+    tools: dict[Key, str] = Field(
         default_factory=dict, description="solver versions, e.g. py-rattler and uv"
     )
     lock_sha256: Sha256
@@ -96,26 +96,46 @@ def load_meta(data: bytes, *, file: str) -> Meta:
 
 
 def fast_json(data: bytes) -> Any | None:
-    """The document when ``data`` is a JSON object (after ``#`` comment lines) that YAML
-    reads the same way; None when only the YAML loader may decide."""
+    """The document when ``data`` is what :func:`dump_meta` writes for an ASCII meta: comment
+    lines, then a JSON object. None when only the YAML loader may decide.
+
+    It takes only bytes YAML reads as the same mapping, or that the model refuses either
+    way: a number or ``true`` where YAML reads a string (the model wants strings, so such a
+    meta is read again as YAML), nesting past yamlio's depth (no meta is that deep). So the
+    meaning of a meta never depends on which path read it; ``tests/fuzz/test_meta_fuzz.py``
+    checks it.
+    """
     if len(data) > yamlio.MAX_BYTES:
         return None  # yamlio refuses it, naming the limit
-    body = data
-    while body.startswith(b"#"):
-        body = body.partition(b"\n")[2]
-    # Depth is capped by RecursionError below.
-    if not body.lstrip().startswith(b"{") or _YAML_READS_OTHERWISE.search(body):
+    body = data[_HEADER.match(data).end():]  # type: ignore[union-attr]  # (always matches)
+    # Printable ASCII and newlines only: no encodings to guess, no control bytes, no
+    # character YAML takes for a line break (CR, NEL, LS, PS); no \u escape (YAML refuses
+    # lone surrogates and does not join pairs); no line break or space before a key's
+    # colon (YAML wants a flow key on one line, and the colon right after it).
+    if (not body.startswith(b"{") or body.translate(None, _ASCII_TEXT)
+            or b"\\u" in body or _SPACE_BEFORE_COLON.search(body)):
         return None
     try:
         return json.loads(body, object_pairs_hook=_no_duplicates)
-    except (ValueError, RecursionError):  # also UnicodeDecodeError and duplicate keys
+    except (ValueError, RecursionError):  # also duplicate and overlong keys
         return None
+
+
+#: Comment lines as dump_meta writes them (printable ASCII): YAML ends a comment at more
+#: line breaks than "\n", and a comment must not hide a second reading of the file.
+_HEADER = re.compile(rb"(?:#[\x20-\x7e]*\n)*")
+_ASCII_TEXT = bytes([0x0A, *range(0x20, 0x7F)])
+_SPACE_BEFORE_COLON = re.compile(rb'"[ \n]+:')
+#: YAML reads a flow mapping key of at most 1,024 characters.
+_MAX_KEY = 1000
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(pairs)
     if len(out) != len(pairs):
         raise ValueError("duplicate key")  # yamlio names both lines
+    if any(len(key) > _MAX_KEY for key in out):
+        raise ValueError("key too long for YAML")
     return out
 
 
@@ -141,8 +161,4 @@ def dump_meta(meta: Meta) -> bytes:
     return (header + text + "\n").encode("utf-8")
 
 
-#: What YAML reads differently from JSON inside a string: \u escapes (lone surrogates, which
-#: YAML refuses, and pairs, which it does not join) and the raw characters YAML takes for a
-#: line break (NEL, LS, PS) and folds into a space.
-_YAML_READS_OTHERWISE = re.compile(rb"\\u|\xc2\x85|\xe2\x80[\xa8\xa9]")
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")

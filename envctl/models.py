@@ -7,7 +7,14 @@ import json
 import re
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
 from envctl.errors import CatalogError, MultipleErrors
 from envctl.names import is_40hex
@@ -58,6 +65,10 @@ def _yaml_bool(value: object) -> bool:
         raise ValueError(f"must be true or false, not {value[:40]!r}")
     raise ValueError("must be true or false")
 
+
+#: A mapping key short enough for any YAML reader: a flow-style key (as in the JSON metas
+#: are written in) may be at most 1,024 characters long.
+Key = Annotated[str, Field(max_length=200)]
 
 #: A boolean as YAML 1.2 spells it (``true``/``false``), from YAML (a string) or JSON.
 YamlBool = Annotated[bool, BeforeValidator(_yaml_bool)]

@@ -23,7 +23,7 @@ from pydantic import (
 
 from envctl.config import CatalogConfig, Platform, VirtualPackages, check_virtual_packages
 from envctl.errors import CatalogError, EnvctlError, NotFoundError
-from envctl.models import StrictModel, YamlBool, validate
+from envctl.models import Key, StrictModel, YamlBool, validate
 from envctl.names import Alias, EnvName, parse_alias, parse_tag
 
 REQUEST_VERSION = "1"
@@ -315,7 +315,7 @@ class Request(StrictModel):
     channels: list[str]
     dependencies: list[str]
     pypi: list[str]
-    virtual_packages: dict[str, str]
+    virtual_packages: dict[Key, str]
     base_full_id: str | None = None
     exclude_newer: str | None = None
 

@@ -166,7 +166,11 @@ class LazyCommands(MutableMapping[str, "Command"]):
         if name not in self._modules:
             return None
         if name not in self._summaries:
-            info = self._info(name)
+            try:
+                info = self._info(name)
+            except Exception:  # a broken module must not take help down
+                # Listed nowhere; running it says what is wrong (__getitem__).
+                return None
             if info is None:
                 return None
             self._summaries[name] = self._build(_without_parameters(info))
@@ -174,7 +178,19 @@ class LazyCommands(MutableMapping[str, "Command"]):
 
     def __getitem__(self, name: str) -> Command:
         if name not in self._built:
-            info = self._info(name) if name in self._modules else None
+            try:
+                info = self._info(name) if name in self._modules else None
+            except Exception as exc:
+                # A broken install (a dependency missing, a module that does not import)
+                # is one clear line for this command; the others still work.
+                from envctl.errors import EnvctlError
+
+                raise EnvctlError(
+                    f"the {name!r} command cannot load: {type(exc).__name__}: {exc}",
+                    rule="broken-install",
+                    fix="reinstall envctl with its dependencies (pip install --force-reinstall "
+                    "envctl, or pip install -e '.[test]' in a checkout)",
+                ) from exc
             if info is None:
                 raise KeyError(name)
             self._built[name] = self._build(info)

@@ -322,7 +322,9 @@ class _LockHits:
             key = hashlib.sha1(data).hexdigest()
         if key not in self.by_key:
             if data is None:
-                data = self.catalog.lock_bytes(alias) or b""
+                data = self.catalog.lock_bytes(alias)
+                if data is None:  # gone from the work tree since git listed it
+                    return []
             self.by_key[key] = _package_hits(data, path, self.match)
         return self.by_key[key]
 
@@ -353,18 +355,23 @@ def _blob_ids(catalog: Catalog) -> dict[str, str] | None:
 
 def _work_tree_blob_ids(source: WorkTreeSource) -> dict[str, str] | None:
     """Reading and hashing every lock of a large work tree took most of a search; git's
-    index holds their blob ids already. Files changed since staged (by stat, as ``git
-    status`` decides) and untracked ones are left out: the caller hashes those."""
+    index holds their blob ids already. Left out, for the caller to hash: files changed
+    since staged (by stat, as ``git status`` decides), untracked ones, and those git does
+    not compare with the work tree at all (assume-unchanged, skip-worktree, outside a
+    sparse checkout). Without git, every file is hashed."""
     from envctl.git import run_git
 
     def paths(args: list[str]) -> list[str]:
-        proc = run_git(source.root, args, check=False, timeout=300)
+        try:
+            proc = run_git(source.root, args, check=False, timeout=300)
+        except EnvctlError:  # git missing or too slow
+            raise LookupError from None
         if proc.returncode != 0:
-            raise LookupError  # not a git work tree, or git failed: hash every file
+            raise LookupError  # not a git work tree
         return [p.decode("utf-8", "surrogateescape") for p in proc.stdout.split(b"\0") if p]
 
     try:
-        staged = paths(["ls-files", "--stage", "-z", "--", "locks/"])
+        staged = paths(["ls-files", "--stage", "-v", "-z", "--", "locks/"])
         changed = set(paths(["diff-files", "--relative", "--name-only", "-z", "--", "locks/"]))
     except LookupError:
         return None
@@ -372,9 +379,10 @@ def _work_tree_blob_ids(source: WorkTreeSource) -> dict[str, str] | None:
     for record in staged:
         info, _, path = record.partition("\t")
         parts = info.split()
-        if (len(parts) == 3 and parts[0] in ("100644", "100755") and parts[2] == "0"
-                and path not in changed):
-            found[path] = parts[1]
+        # "H": an ordinary cached file, stage 0 (no merge conflict).
+        if (len(parts) == 4 and parts[0] == "H" and parts[1] in ("100644", "100755")
+                and parts[3] == "0" and path not in changed):
+            found[path] = parts[2]
     return found
 
 

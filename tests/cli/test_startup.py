@@ -188,3 +188,21 @@ def test_completion_is_the_eager_clis(groups: tuple[Any, Any], words: list[str],
 
     eager, lazy = groups
     assert complete(lazy) == complete(eager)
+
+
+def test_a_command_module_that_does_not_import_breaks_only_that_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broken install (a dependency missing) takes one command down with one clear line,
+    not help, completion or the other commands (found by review)."""
+    (tmp_path / "envctl_broken_cmds.py").write_text("import a_dependency_that_is_missing\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(COMMANDS, "broken", "envctl_broken_cmds")
+    runner = CliRunner()
+    shown = runner.invoke(app, ["--help"])
+    assert shown.exit_code == 0 and "lint" in shown.stdout and "broken" not in shown.stdout
+    assert runner.invoke(app, ["--version"]).exit_code == 0
+    ran = runner.invoke(app, ["broken"])
+    assert ran.exit_code == 1, ran.output
+    assert "the 'broken' command cannot load: ModuleNotFoundError" in ran.stderr
+    assert "Traceback" not in ran.output

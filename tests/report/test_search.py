@@ -200,3 +200,14 @@ def test_each_distinct_lock_is_read_once(report_repo: ReportRepo, tmp_path: Path
     shutil.copy(report_repo.lock("v2"), root / "locks/team/copy/v2.conda-lock.yml")
     assert found(Catalog(WorkTreeSource(root)), package="tinynum=1.0") == {
         "team/app": ["v1", "v3", "v4"], "team/copy": ["v1"]}
+    # Also when git was told not to look (found by review): assume-unchanged, skip-worktree.
+    for flag, tag in (("--assume-unchanged", "v1"), ("--skip-worktree", "v2")):
+        subprocess.run(["git", "-C", str(root), "update-index", flag,
+                        f"locks/team/copy/{tag}.conda-lock.yml"], check=True)
+    shutil.copy(report_repo.lock("v2"), root / "locks/team/copy/v1.conda-lock.yml")
+    assert found(Catalog(WorkTreeSource(root)), package="tinynum=1.0") == {
+        "team/app": ["v1", "v3", "v4"]}
+    # Without git on PATH, every lock is hashed: the same answer, no error.
+    monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))
+    assert found(Catalog(WorkTreeSource(root)), package="tinynum=1.0") == {
+        "team/app": ["v1", "v3", "v4"]}
