@@ -16,7 +16,7 @@ the way users and servers run them:
 - ``envctl --help`` and ``python -X importtime`` of ``envctl show`` (the slowest imports).
 
 Times are medians of ``--repeat`` runs after one uncounted warm-up run (lint and list at
-10,000: of ``--repeat-slow`` runs, no warm-up; search: one run, stopped after
+10,000: of ``--repeat-slow`` runs; search: one run, stopped after
 ``--search-timeout``). Peak memory is the largest resident set of the process tree
 (``wait4``'s rusage: the command and the processes it waited for, e.g. lint's workers or
 the hook's git). The machine's load average is printed: other work on a 2-core machine
@@ -181,7 +181,7 @@ def bench_cli(report: Report, info: Generated, env: dict[str, str], repeat: int,
     slow = slow_repeat if size >= 10_000 else repeat
 
     seconds, peak, run = median_run(slow, lambda: measure([ENVCTL, "lint"], cwd=tree, env=env),
-                                    warmup=size < 10_000)
+                                    warmup=True)
     summary = run.stdout.decode(errors="replace").strip().splitlines()[-1:]
     report.add(Figure("envctl lint", size, seconds, peak,
                       note=f"({summary[0] if summary else 'no output'}; exit {run.returncode})",
@@ -194,7 +194,7 @@ def bench_cli(report: Report, info: Generated, env: dict[str, str], repeat: int,
 
     seconds, peak, run = median_run(
         slow, lambda: measure([ENVCTL, "list", "--json"], cwd=tree, env=env),
-        warmup=size < 10_000)
+        warmup=True)
     listed = len(json.loads(run.stdout)) if run.returncode == 0 else "error"
     report.add(Figure("envctl list --json", size, seconds, peak, note=f"({listed} envs)"))
 
@@ -226,7 +226,7 @@ def bench_cli(report: Report, info: Generated, env: dict[str, str], repeat: int,
     env_id = next(iter(meta.env_ids().values()))
     seconds, peak, run = median_run(
         slow, lambda: measure([ENVCTL, "show", env_id], cwd=tree, env=env),
-        warmup=size < 10_000)
+        warmup=True)
     report.add(Figure("envctl show REQ_ID:FULL_ID", size, seconds, peak,
                       note=f"(exit {run.returncode})"))
 
@@ -377,8 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="sizes 10 and 1,000 only")
     parser.add_argument("--sizes", type=int, nargs="+", help="override the sizes")
     parser.add_argument("--repeat", type=int, default=5, help="runs per fast figure")
-    parser.add_argument("--repeat-slow", type=int, default=2,
-                        help="runs of lint, list and search at 10,000 environments")
+    parser.add_argument("--repeat-slow", type=int, default=3,
+                        help="runs of lint, list and show by id at 10,000 environments")
     parser.add_argument("--workdir", type=Path, help="keep catalogs here and reuse them")
     parser.add_argument("--search-timeout", type=float, default=120,
                         help="stop envctl search after this many seconds (run once per size)")
