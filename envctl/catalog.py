@@ -6,6 +6,7 @@ files they need, so their cost follows the request, not the catalog's size.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import errno
 import os
@@ -249,6 +250,20 @@ class Catalog:
                 pass
             self._envs[name] = parse_env_file(self.raw_env(name), file=file)
         return self._envs[name]
+
+    def preload_envs(self, names: list[EnvName]) -> None:
+        """Parse many environment files at once, in worker processes on a large catalog
+        (:mod:`envctl.forkpool`): for commands that read them all (list, search, the site).
+        A file with a problem is left for :meth:`env` to read again and report."""
+        from envctl.forkpool import reading
+
+        todo = [name for name in names if name not in self._envs and name not in self._raw]
+        with reading(self.source, [str(name.env_file) for name in todo]) as parsed_files:
+            for name, parsed in zip(todo, parsed_files, strict=True):
+                if parsed is None:
+                    continue
+                with contextlib.suppress(EnvctlError):
+                    self._envs[name] = parse_env_file(parsed[1], file=str(name.env_file))
 
     def _suggest(self, name: EnvName) -> str:
         known = [str(n) for n in self.env_names()]

@@ -140,6 +140,7 @@ def _list(catalog: Catalog, pattern: str | None) -> list[EnvSummary]:
     names = [n for n in catalog.env_names() if pattern is None or fnmatchcase(str(n), pattern)]
     if not names:
         return []
+    catalog.preload_envs(names)
     present = {e.path for e in catalog.source.entries(LOCKS_DIR) if e.kind == "file"}
     out = []
     for name in names:

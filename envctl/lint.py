@@ -28,8 +28,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
-import os
-import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -37,9 +35,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
 
-from envctl import yamlio
+from envctl import forkpool, yamlio
 from envctl.catalog import ENVS_DIR, LOCKS_DIR, Catalog, Entry, Source
-from envctl.collector import FEW_COLLECTIONS, few_collections
+from envctl.collector import few_collections
 from envctl.config import CONFIG_FILE, CatalogConfig
 from envctl.errors import CatalogError, EnvctlError, InvalidNameError, MultipleErrors
 from envctl.meta import fast_json, load_meta, parse_meta
@@ -382,7 +380,7 @@ class _Linter:
             return False
         return True
 
-    def load_env(self, entry: Entry, parsed: Parsed | None = None) -> _Env | None:
+    def load_env(self, entry: Entry, parsed: forkpool.Parsed | None = None) -> _Env | None:
         """The environment in ``entry``, its problems added to the findings. ``parsed``: its
         bytes and their YAML without line maps, when a worker read them already."""
         path = entry.path
@@ -411,7 +409,7 @@ class _Linter:
             self.unreadable.add(name)
             return None
         if parsed is None:
-            parsed = read_plain(self.catalog.source, path)
+            parsed = forkpool.read_plain(self.catalog.source, path)
         if parsed is not None:
             env = self.parse_clean(name, path, *parsed)
             if env is not None:
@@ -951,13 +949,8 @@ class _Linter:
 
 # -- environments and metas, in parallel ---------------------------------------------------
 
-#: Below this many environments (and so, usually, 2,000 metas) the workers' start-up
-#: costs more than they save.
-PARALLEL_ENVS = 300
-_ENV_CHUNK = 200
 _META_CHUNK = 400
 
-Parsed = tuple[bytes, Any]  # a file's bytes and their YAML, without line maps
 MetaResult = tuple[list[EnvctlError], "MetaSummary | None"]
 
 
@@ -1002,64 +995,12 @@ def meta_summary(source: Source, path: str, alias: str) -> MetaResult:
     ], None
 
 
-def read_plain(source: Source, path: str) -> Parsed | None:
-    """A file's bytes and YAML without line maps; None when it is missing or not valid
-    YAML (lint reads it again with line maps to say why)."""
-    data = source.read(path)
-    if data is None:
-        return None
-    try:
-        return data, yamlio.load(data, file=path, lines=False)
-    except EnvctlError:
-        return None
-
-
-_worker_source: Source | None = None
-
-
-def _worker_init(source: Source) -> None:
-    global _worker_source
-    # Ctrl-C is for the lint process, which terminates the pool: a worker interrupted while
-    # sending a result could leave the pool waiting for it forever.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    gc.set_threshold(*FEW_COLLECTIONS)  # what it parses is kept until sent
-    _worker_source = source.fork()  # type: ignore[attr-defined]
-
-
-def _worker_envs(entries: list[Entry]) -> list[Parsed | None]:
-    """Plain dicts, lists and strings: they cross the pipe several times faster than the
-    validated models, which this process builds again in less time than unpickling."""
-    assert _worker_source is not None
-    out: list[Parsed | None] = []
-    for entry in entries:
-        parsed = None
-        if (entry.kind == "file" and entry.path.endswith(".yaml")
-                and (entry.size or 0) <= yamlio.MAX_BYTES):
-            parsed = read_plain(_worker_source, entry.path)
-        out.append(parsed and (parsed[0], _share_strings(parsed[1])))
-    return out
-
-
-def _share_strings(node: Any) -> Any:
-    """One object per distinct string: requirements repeat across a catalog, and pickle
-    sends a shared object once per chunk, so the environments this process keeps (the
-    models hold these very strings) take tens of MB less at 10,000 environments."""
-    if isinstance(node, str):
-        return _SHARED.setdefault(node, node)
-    if isinstance(node, dict):
-        return {_SHARED.setdefault(k, k): _share_strings(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_share_strings(v) for v in node]
-    return node
-
-
 def _worker_metas(
     jobs: list[tuple[str, str]]
 ) -> list[tuple[str, list[EnvctlError] | MetaSummary]]:
     """Per meta its problems, or its summary when it has none: what lint keeps of all the
     metas of a large catalog passes through one pipe at once, so as little as it can."""
-    assert _worker_source is not None
-    source = _worker_source
+    source = forkpool.worker_source()
     out: list[tuple[str, list[EnvctlError] | MetaSummary]] = []
     for path, alias in jobs:
         found, summary = meta_summary(source, path, alias)
@@ -1086,19 +1027,15 @@ class _Workers:
 
     @classmethod
     def start(cls, source: Source, env_entries: list[Entry]) -> _Workers:
-        """Workers parsing the environment files, started before locks/ is even listed."""
-        workers = _worker_count()
-        if len(env_entries) < PARALLEL_ENVS or workers < 2 or not hasattr(source, "fork"):
+        """Workers parsing the environment files, started before locks/ is even listed.
+        Only regular .yaml files within the size limit are sent (None: lint reads and
+        reports the others itself)."""
+        pool = forkpool.start_pool(source, len(env_entries))
+        if pool is None:
             return cls()
-        import multiprocessing
-
-        try:
-            pool = multiprocessing.get_context("fork").Pool(
-                workers, initializer=_worker_init, initargs=(source,)
-            )
-        except OSError:  # no semaphores (no /dev/shm), no more processes: parse here
-            return cls()
-        return cls(pool, pool.imap(_worker_envs, _chunks(env_entries, _ENV_CHUNK)))
+        paths = [entry.path if entry.kind == "file" and entry.path.endswith(".yaml")
+                 and (entry.size or 0) <= yamlio.MAX_BYTES else None for entry in env_entries]
+        return cls(pool, forkpool.read_in(pool, source, paths))
 
     def add_metas(self, lock_entries: list[Entry]) -> None:
         """Queue every meta, after the environments (this process needs those first)."""
@@ -1111,16 +1048,16 @@ class _Workers:
                     and (entry.size or 0) <= yamlio.MAX_BYTES):
                 alias = f"{folder[len(LOCKS_DIR) + 1:]}:{filename[: -len(META_FILE_SUFFIX)]}"
                 jobs.append((entry.path, alias))
-        self._pending = self._pool.imap_unordered(_worker_metas, _chunks(jobs, _META_CHUNK))
+        self._pending = self._pool.imap_unordered(_worker_metas,
+                                                  forkpool.chunks(jobs, _META_CHUNK))
 
-    def envs(self, entries: list[Entry]) -> Iterable[tuple[Entry, Parsed | None]]:
+    def envs(self, entries: list[Entry]) -> Iterable[tuple[Entry, forkpool.Parsed | None]]:
         """Each entry with what a worker read of it (None: read it here), in order."""
         if self._env_results is None:
             for entry in entries:
                 yield entry, None
             return
-        results = (result for chunk in self._env_results for result in chunk)
-        yield from zip(entries, results, strict=True)
+        yield from zip(entries, self._env_results, strict=True)
 
     def result(self, path: str) -> MetaResult | None:
         if self._results is None:
@@ -1150,21 +1087,6 @@ def _compact(found: list[EnvctlError] | MetaSummary) -> list[EnvctlError] | Meta
         return found
     return found._replace(base=_shared(found.base), exclude_newer=_shared(found.exclude_newer),
                           platforms=_shared(found.platforms))
-
-
-def _chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _worker_count() -> int:
-    import multiprocessing
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1  # spawn would re-import envctl in each worker: not worth it
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 @lru_cache(maxsize=1 << 12)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from envctl import lint as lint_module
-from envctl import yamlio
+from envctl import forkpool, yamlio
 from envctl.catalog import Catalog, GitSource, WorkTreeSource
 from envctl.lint import lint_catalog
 from envctl.meta import Meta, dump_meta
@@ -87,6 +86,12 @@ def findings(catalog: Catalog) -> list[tuple[object, ...]]:
         (report.environments, report.tags)]
 
 
+def force_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes even for this small catalog, even on one CPU."""
+    monkeypatch.setattr(forkpool, "PARALLEL_FILES", 1)
+    monkeypatch.setattr(forkpool, "worker_count", lambda: 2)
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     write(tmp_path, catalog_files())
@@ -100,8 +105,7 @@ def test_metas_in_workers_find_what_the_plain_path_finds(tree: Path,
     assert {"meta-alias-mismatch", "yaml-syntax", "schema", "duplicate-key", "not-text",
             "orphan-lock", "pointer-target-missing", "invalid-requirement", "not-yaml",
             "not-a-mapping", "invalid-tag"} <= rules, sorted(rules)
-    monkeypatch.setattr(lint_module, "PARALLEL_ENVS", 1)
-    monkeypatch.setattr(lint_module, "_worker_count", lambda: 2)
+    force_workers(monkeypatch)
     assert findings(Catalog(WorkTreeSource(tree))) == plain
 
 
@@ -114,8 +118,7 @@ def test_metas_in_workers_from_a_git_revision(tree: Path, git_env: Path,
     rev = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], check=True,
                          capture_output=True, text=True).stdout.strip()
     plain = findings(Catalog(WorkTreeSource(tree)))
-    monkeypatch.setattr(lint_module, "PARALLEL_ENVS", 1)
-    monkeypatch.setattr(lint_module, "_worker_count", lambda: 2)
+    force_workers(monkeypatch)
     source = GitSource(tree, rev)
     assert findings(Catalog(source)) == plain
     source.read("catalog.yaml")  # the parent's reader still works after the workers
@@ -132,6 +135,5 @@ def test_without_worker_processes_lint_parses_here(tree: Path,
         raise OSError(38, "Function not implemented")
 
     monkeypatch.setattr(multiprocessing.context.ForkContext, "Pool", no_pool)
-    monkeypatch.setattr(lint_module, "PARALLEL_ENVS", 1)
-    monkeypatch.setattr(lint_module, "_worker_count", lambda: 2)
+    force_workers(monkeypatch)
     assert findings(Catalog(WorkTreeSource(tree))) == plain

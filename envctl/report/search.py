@@ -34,6 +34,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from envctl.catalog import Catalog, WorkTreeSource
+from envctl.collector import few_collections
 from envctl.errors import EnvctlError
 from envctl.names import Alias
 from envctl.spec import PointerTag
@@ -389,9 +390,17 @@ def _work_tree_blob_ids(source: WorkTreeSource) -> dict[str, str] | None:
 def search(catalog: Catalog, text: str | None = None,
            package: PackageQuery | None = None) -> list[SearchHit]:
     """Environments matching ``text`` (any field) and, when given, containing ``package``."""
+    with few_collections():
+        return _search(catalog, text, package)
+
+
+def _search(catalog: Catalog, text: str | None,
+            package: PackageQuery | None) -> list[SearchHit]:
     locks = _LockHits(catalog, package) if package else None
     hits = []
-    for name in catalog.env_names():
+    names = catalog.env_names()
+    catalog.preload_envs(names)
+    for name in names:
         try:
             env = catalog.env(name)
         except EnvctlError:

@@ -239,6 +239,7 @@ def build_site(catalog: Catalog, outdir: Path, *, progress: Progress | None = No
     from envctl.report.templating import render
 
     names = catalog.env_names()
+    catalog.preload_envs(names)
     history_from = _history_source(catalog)
     envs = []
     for index, name in enumerate(names):

@@ -1,0 +1,90 @@
+"""Files read by forked workers are read exactly as in the calling process: same documents,
+same order, the same None for what is missing or not YAML; and commands that preload every
+environment (list, search) answer the same with and without workers."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from envctl import forkpool
+from envctl.catalog import Catalog, GitSource, WorkTreeSource
+from envctl.describe import list_environments
+from envctl.report.search import search
+
+FILES = {
+    "catalog.yaml": "channels:\n  main: https://conda.example.org/main\n"
+                    "platforms: [linux-64]\n",
+    "envs/team/broken.yaml": "tags: [\n",
+    "envs/team/not-text.yaml": "tags: {}\n\0",
+    "envs/team/schema.yaml": "tags:\n  v1:\n    bogus: 1\n",
+    **{f"envs/team/env-{i}.yaml": f"description: env {i}\ntags:\n"
+       f"  v1:\n    dependencies: [python=3.11, numpy]\n  stable: {{points_to: v1}}\n"
+       for i in range(12)},
+}
+
+
+def force_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forkpool, "PARALLEL_FILES", 1)
+    monkeypatch.setattr(forkpool, "worker_count", lambda: 2)
+    monkeypatch.setattr(forkpool, "CHUNK", 3)  # several tasks, several chunks in flight
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    for path, text in FILES.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    return tmp_path
+
+
+def read_all(source: WorkTreeSource | GitSource, paths: list[str]) -> list[object]:
+    with forkpool.reading(source, paths) as parsed:
+        return list(parsed)
+
+
+def test_workers_read_what_this_process_reads(tree: Path, git_env: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [*sorted(p for p in FILES if p.startswith("envs/")), "envs/team/missing.yaml"]
+    here = read_all(WorkTreeSource(tree), paths)
+    assert here[paths.index("envs/team/broken.yaml")] is None
+    assert here[paths.index("envs/team/not-text.yaml")] is None
+    assert here[-1] is None
+    assert sum(p is not None for p in here) == 13
+    subprocess.run(["git", "init", "-q", "-b", "main", str(tree)], check=True)
+    subprocess.run(["git", "-C", str(tree), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(tree), "commit", "-q", "-m", "c"], check=True)
+    force_workers(monkeypatch)
+    assert read_all(WorkTreeSource(tree), paths) == here
+    assert read_all(GitSource(tree, "HEAD"), paths) == here
+
+
+def test_list_and_search_answer_the_same_with_workers(tree: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def answers() -> tuple[object, object]:
+        catalog = Catalog(WorkTreeSource(tree))
+        listed = [e.to_dict() for e in list_environments(catalog)]
+        found = [h.name for h in search(Catalog(WorkTreeSource(tree)), "env 1")]
+        return listed, found
+
+    plain = answers()
+    errors = [e["name"] for e in plain[0] if "error" in e]
+    assert errors == ["team/broken", "team/not-text", "team/schema"]
+    force_workers(monkeypatch)
+    assert answers() == plain
+
+
+def test_no_pool_no_problem(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no pool can start (no /dev/shm, a process limit), files are read here."""
+    import multiprocessing.context
+
+    def no_pool(*args: object, **kwargs: object) -> None:
+        raise OSError(38, "Function not implemented")
+
+    paths = sorted(p for p in FILES if p.startswith("envs/"))
+    here = read_all(WorkTreeSource(tree), paths)
+    force_workers(monkeypatch)
+    monkeypatch.setattr(multiprocessing.context.ForkContext, "Pool", no_pool)
+    assert read_all(WorkTreeSource(tree), paths) == here
