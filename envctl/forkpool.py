@@ -120,13 +120,15 @@ def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 def read_in(pool: Any | None, source: Source,
             paths: Sequence[str | None]) -> Iterator[Parsed | None]:
     """:func:`read_plain` of each path, in order: by ``pool``'s workers, or here without
-    one. A None path yields None."""
+    one. A None path yields None.
+
+    The tasks are queued now, not when the iterator is first used: the workers start
+    while the caller does other work (lint lists locks/ meanwhile, then queues the metas
+    behind them)."""
     if pool is None:
-        for path in paths:
-            yield read_plain(source, path) if path is not None else None
-        return
-    for chunk in pool.imap(read_chunk, chunks(paths, CHUNK)):
-        yield from chunk
+        return (read_plain(source, path) if path is not None else None for path in paths)
+    results = pool.imap(read_chunk, chunks(paths, CHUNK))
+    return (parsed for chunk in results for parsed in chunk)
 
 
 @contextmanager
