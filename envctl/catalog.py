@@ -11,7 +11,7 @@ import difflib
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -57,6 +57,9 @@ class WorkTreeSource:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.label = str(root)
+
+    def read_many(self, paths: Sequence[str]) -> list[bytes | None]:
+        return [self.read(path) for path in paths]
 
     def fork(self) -> WorkTreeSource:
         """The source a forked worker process reads through (this one: it holds no state)."""
@@ -140,6 +143,10 @@ class GitSource:
 
     def read(self, path: str) -> bytes | None:
         return self._blobs.read(f"{self.rev}:{self.subdir}{path}")
+
+    def read_many(self, paths: Sequence[str]) -> list[bytes | None]:
+        """:meth:`read` of each path, in order, in few round trips to git."""
+        return self._blobs.read_many([f"{self.rev}:{self.subdir}{p}" for p in paths])
 
     def entries(self, prefix: str) -> list[Entry]:
         out = run_git(

@@ -78,10 +78,12 @@ def worker_source() -> Source:
     return _source
 
 
-def read_plain(source: Source, path: str) -> Parsed | None:
-    """A file's bytes and YAML without line maps; None when it is missing or not valid
-    YAML (the caller reads it again with line maps to say why)."""
-    data = source.read(path)
+def read_plain(source: Source, path: str, data: bytes | None = None) -> Parsed | None:
+    """A file's bytes (``data``, read now when not given) and YAML without line maps; None
+    when it is missing or not valid YAML (the caller reads it again with line maps to say
+    why)."""
+    if data is None:
+        data = source.read(path)
     if data is None:
         return None
     try:
@@ -90,9 +92,29 @@ def read_plain(source: Source, path: str) -> Parsed | None:
         return None
 
 
+class Prefetched:
+    """``source`` with these paths read already, in few round trips where the source can
+    (a git revision's ``cat-file``: one request per file waited on the pipe more than the
+    parsing took)."""
+
+    def __init__(self, source: Source, paths: Sequence[str]) -> None:
+        self.source = source
+        self.label = source.label
+        read_many = getattr(source, "read_many", None)
+        self._data = dict(zip(paths, read_many(paths), strict=True)) if read_many else {}
+
+    def read(self, path: str) -> bytes | None:
+        if path in self._data:
+            return self._data.pop(path)  # read once: the cache is not kept
+        return self.source.read(path)
+
+    def entries(self, prefix: str) -> list[Any]:
+        return self.source.entries(prefix)
+
+
 def read_chunk(paths: Sequence[str | None]) -> list[Parsed | None]:
     """A pool task: :func:`read_plain` of each path (None: skip it), strings shared."""
-    source = worker_source()
+    source = Prefetched(worker_source(), [p for p in paths if p is not None])
     out: list[Parsed | None] = []
     for path in paths:
         parsed = read_plain(source, path) if path is not None else None

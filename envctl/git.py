@@ -87,6 +87,11 @@ def toplevel(path: Path) -> Path | None:
     return Path(proc.stdout.decode().strip())
 
 
+#: Requests written to ``git cat-file --batch`` before reading its answers: within any
+#: pipe's buffer (64 kB on Linux, 16 kB at the least on macOS), about 40 paths a trip.
+_BATCH_BYTES = 4 * 1024
+
+
 class BlobReader:
     """Reads many files of one revision through a single ``git cat-file --batch`` process.
 
@@ -122,6 +127,42 @@ class BlobReader:
         data = proc.stdout.read(int(size))
         proc.stdout.read(1)  # the newline git writes after every object
         return data if kind == "blob" else None
+
+    def read_many(self, object_names: Sequence[str]) -> list[bytes | None]:
+        """:meth:`read` of each name, in order, many requests per round trip: reading
+        67,000 metas of a revision one request at a time waited on the pipe more than it
+        parsed. Requests go in batches small enough for the pipe's buffer, so writing them
+        never waits on git, which may be blocked writing answers not yet read."""
+        out: list[bytes | None] = []
+        batch: list[bytes] = []
+        size = 0
+        for name in object_names:
+            line = name.encode("utf-8") + b"\n"
+            if batch and size + len(line) > _BATCH_BYTES:
+                out += self._answer(batch)
+                batch, size = [], 0
+            batch.append(line)
+            size += len(line)
+        if batch:
+            out += self._answer(batch)
+        return out
+
+    def _answer(self, requests: list[bytes]) -> list[bytes | None]:
+        proc = self._start()
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(b"".join(requests))
+        proc.stdin.flush()
+        out: list[bytes | None] = []
+        for _ in requests:
+            header = proc.stdout.readline().decode("utf-8", "replace").rstrip("\n")
+            if header.endswith(" missing") or header.endswith(" ambiguous") or not header:
+                out.append(None)
+                continue
+            _, kind, size = header.rsplit(" ", 2)
+            data = proc.stdout.read(int(size))
+            proc.stdout.read(1)
+            out.append(data if kind == "blob" else None)
+        return out
 
     def close(self) -> None:
         if self._proc is not None:

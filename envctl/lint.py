@@ -1000,7 +1000,7 @@ def _worker_metas(
 ) -> list[tuple[str, list[EnvctlError] | MetaSummary]]:
     """Per meta its problems, or its summary when it has none: what lint keeps of all the
     metas of a large catalog passes through one pipe at once, so as little as it can."""
-    source = forkpool.worker_source()
+    source = forkpool.Prefetched(forkpool.worker_source(), [path for path, _ in jobs])
     out: list[tuple[str, list[EnvctlError] | MetaSummary]] = []
     for path, alias in jobs:
         found, summary = meta_summary(source, path, alias)
