@@ -544,6 +544,8 @@ def find_by_id(catalog: Catalog, env_id: EnvId) -> tuple[Alias, str]:
             meta = load_meta(data, file=entry.path)
         except EnvctlError:
             continue  # lint reports broken metas; a search skips them
+        if meta.alias != str(alias):
+            continue  # a meta at another tag's path: lint reports it; never trust it here
         for platform, recorded in meta.platforms.items():
             if recorded.req_id == env_id.req_id and recorded.full_id == env_id.full_id:
                 found.append((catalog.is_mutable(alias.tag), alias, platform))

@@ -16,7 +16,9 @@ from __future__ import annotations
 import gc
 import os
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
 
@@ -47,19 +49,43 @@ def worker_count() -> int:
         return os.cpu_count() or 1
 
 
-def start_pool(source: Source, files: int) -> Any | None:
-    """A pool of forked workers reading through their own copy of ``source``, or None when
-    ``files`` is too few to pay for one, or none can start. The caller terminates it."""
-    workers = worker_count()
-    if files < PARALLEL_FILES or workers < 2 or not hasattr(source, "fork"):
-        return None
+def start_pool(source: Source, files: int) -> Executor | None:
+    """Forked workers reading through their own copy of ``source``, or None when ``files``
+    is too few to pay for them, or none can start. The caller stops them (:func:`stop`).
+
+    A process pool of ``concurrent.futures``, not ``multiprocessing.Pool``: when a worker
+    dies (killed, out of memory) the pending results fail with ``BrokenProcessPool``,
+    where ``Pool`` waits for them forever; callers then read the rest themselves.
+    """
     import multiprocessing
 
+    workers = min(worker_count(), -(-files // CHUNK))
+    if (files < PARALLEL_FILES or workers < 2 or not hasattr(source, "fork")
+            or multiprocessing.current_process().daemon):  # daemons may not have children
+        return None
+    from concurrent.futures import ProcessPoolExecutor
+
     try:
-        return multiprocessing.get_context("fork").Pool(
-            workers, initializer=_init, initargs=(source,)
-        )
-    except OSError:  # no semaphores (no /dev/shm), no more processes: read here
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_init, initargs=(source,))
+    except OSError:  # no semaphores (no /dev/shm): read here
+        return None
+
+
+def stop(pool: Executor | None) -> None:
+    """Stop the workers without waiting for what is queued (a caller that stops early)."""
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def results(pool: Executor, task: Callable[[Any], list[Any]],
+            jobs: Sequence[Any]) -> Iterator[list[Any]] | None:
+    """``task`` of each job by the workers, in order; queued now, so that the workers start
+    while the caller does other work. None when the pool cannot take them (its processes
+    failed to start)."""
+    try:
+        return pool.map(task, jobs)
+    except (OSError, BrokenProcessPool):
         return None
 
 
@@ -139,7 +165,7 @@ def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def read_in(pool: Any | None, source: Source,
+def read_in(pool: Executor | None, source: Source,
             paths: Sequence[str | None]) -> Iterator[Parsed | None]:
     """:func:`read_plain` of each path, in order: by ``pool``'s workers, or here without
     one. A None path yields None.
@@ -147,10 +173,23 @@ def read_in(pool: Any | None, source: Source,
     The tasks are queued now, not when the iterator is first used: the workers start
     while the caller does other work (lint lists locks/ meanwhile, then queues the metas
     behind them)."""
-    if pool is None:
-        return (read_plain(source, path) if path is not None else None for path in paths)
-    results = pool.imap(read_chunk, chunks(paths, CHUNK))
-    return (parsed for chunk in results for parsed in chunk)
+    done = results(pool, read_chunk, chunks(paths, CHUNK)) if pool is not None else None
+    return _read_rest(done, source, paths)
+
+
+def _read_rest(done: Iterator[list[Parsed | None]] | None, source: Source,
+               paths: Sequence[str | None]) -> Iterator[Parsed | None]:
+    """What the workers read, then, if they broke off (or never ran), the rest read here."""
+    count = 0
+    if done is not None:
+        try:
+            for chunk in done:
+                yield from chunk
+                count += len(chunk)
+        except BrokenProcessPool:
+            pass  # a worker died: read what is left here
+    for path in paths[count:]:
+        yield read_plain(source, path) if path is not None else None
 
 
 @contextmanager
@@ -161,6 +200,4 @@ def reading(source: Source, paths: Sequence[str]) -> Iterator[Iterator[Parsed | 
     try:
         yield read_in(pool, source, paths)
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        stop(pool)

@@ -92,6 +92,16 @@ def toplevel(path: Path) -> Path | None:
 _BATCH_BYTES = 4 * 1024
 
 
+def _request(object_name: str) -> bytes | None:
+    """The request line for ``object_name``; None for a name git would read as another
+    request (a newline in it; git also drops a trailing CR): every later answer would
+    belong to the wrong request. Such a path names nothing envctl reads anyway."""
+    if "\n" in object_name or object_name.endswith("\r"):
+        return None
+    # Paths from git arrive with undecodable bytes as surrogates: send git its own bytes.
+    return object_name.encode("utf-8", "surrogateescape") + b"\n"
+
+
 class BlobReader:
     """Reads many files of one revision through a single ``git cat-file --batch`` process.
 
@@ -116,9 +126,12 @@ class BlobReader:
 
     def read(self, object_name: str) -> bytes | None:
         """Content of ``rev:path`` (or any object name), or None when missing."""
+        request = _request(object_name)
+        if request is None:
+            return None
         proc = self._start()
         assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(object_name.encode("utf-8") + b"\n")
+        proc.stdin.write(request)
         proc.stdin.flush()
         header = proc.stdout.readline().decode("utf-8", "replace").rstrip("\n")
         if header.endswith(" missing") or header.endswith(" ambiguous") or not header:
@@ -133,18 +146,24 @@ class BlobReader:
         67,000 metas of a revision one request at a time waited on the pipe more than it
         parsed. Requests go in batches small enough for the pipe's buffer, so writing them
         never waits on git, which may be blocked writing answers not yet read."""
-        out: list[bytes | None] = []
+        out: list[bytes | None] = [None] * len(object_names)
         batch: list[bytes] = []
+        where: list[int] = []
         size = 0
-        for name in object_names:
-            line = name.encode("utf-8") + b"\n"
+        for index, name in enumerate(object_names):
+            line = _request(name)
+            if line is None:
+                continue
             if batch and size + len(line) > _BATCH_BYTES:
-                out += self._answer(batch)
-                batch, size = [], 0
+                for at, data in zip(where, self._answer(batch), strict=True):
+                    out[at] = data
+                batch, where, size = [], [], 0
             batch.append(line)
+            where.append(index)
             size += len(line)
         if batch:
-            out += self._answer(batch)
+            for at, data in zip(where, self._answer(batch), strict=True):
+                out[at] = data
         return out
 
     def _answer(self, requests: list[bytes]) -> list[bytes | None]:

@@ -29,6 +29,7 @@ import contextlib
 import gc
 import hashlib
 from collections.abc import Callable, Iterable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -1048,8 +1049,8 @@ class _Workers:
                     and (entry.size or 0) <= yamlio.MAX_BYTES):
                 alias = f"{folder[len(LOCKS_DIR) + 1:]}:{filename[: -len(META_FILE_SUFFIX)]}"
                 jobs.append((entry.path, alias))
-        self._pending = self._pool.imap_unordered(_worker_metas,
-                                                  forkpool.chunks(jobs, _META_CHUNK))
+        self._pending = forkpool.results(self._pool, _worker_metas,
+                                         forkpool.chunks(jobs, _META_CHUNK))
 
     def envs(self, entries: list[Entry]) -> Iterable[tuple[Entry, forkpool.Parsed | None]]:
         """Each entry with what a worker read of it (None: read it here), in order."""
@@ -1063,7 +1064,12 @@ class _Workers:
         if self._results is None:
             # Each chunk as it arrives, its repeated parts shared again (pickle shares them
             # only within a chunk): holding every chunk as sent took 50 MB at 67,000 metas.
-            self._results = {p: _compact(found) for chunk in self._pending for p, found in chunk}
+            self._results = {}
+            try:
+                for chunk in self._pending or ():
+                    self._results.update((p, _compact(found)) for p, found in chunk)
+            except BrokenProcessPool:
+                pass  # a worker died: check_locks checks the metas it did not answer
         found = self._results.get(path)
         if found is None:
             return None
@@ -1077,9 +1083,7 @@ class _Workers:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.terminate()  # a lint stopped early must not leave workers behind
-            self._pool.join()
+        forkpool.stop(self._pool)  # a lint stopped early must not leave work queued
 
 
 def _compact(found: list[EnvctlError] | MetaSummary) -> list[EnvctlError] | MetaSummary:

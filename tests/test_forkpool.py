@@ -4,7 +4,9 @@ environment (list, search) answer the same with and without workers."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from envctl import forkpool
 from envctl.catalog import Catalog, GitSource, WorkTreeSource
 from envctl.describe import list_environments
+from envctl.lint import lint_catalog
 from envctl.report.search import search
 
 FILES = {
@@ -76,18 +79,53 @@ def test_list_and_search_answer_the_same_with_workers(tree: Path,
     assert answers() == plain
 
 
-def test_no_pool_no_problem(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where no pool can start (no /dev/shm, a process limit), files are read here."""
+def no_semaphores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a system without /dev/shm does to a process pool's queues."""
     import multiprocessing.context
 
-    def no_pool(*args: object, **kwargs: object) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
         raise OSError(38, "Function not implemented")
 
+    monkeypatch.setattr(multiprocessing.context.ForkContext, "Lock", refuse)
+
+
+def test_no_pool_no_problem(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no pool can start (no /dev/shm, a process limit), files are read here."""
     paths = sorted(p for p in FILES if p.startswith("envs/"))
     here = read_all(WorkTreeSource(tree), paths)
     force_workers(monkeypatch)
-    monkeypatch.setattr(multiprocessing.context.ForkContext, "Pool", no_pool)
+    no_semaphores(monkeypatch)
+    assert forkpool.start_pool(WorkTreeSource(tree), len(paths)) is None
     assert read_all(WorkTreeSource(tree), paths) == here
+
+
+class DyingInWorkers(WorkTreeSource):
+    """Reads normally here; in a worker, reading env-7 kills the worker (as an OOM kill
+    would)."""
+
+    def fork(self) -> WorkTreeSource:
+        return _Dies(self.root)
+
+
+class _Dies(WorkTreeSource):
+    def read(self, path: str) -> bytes | None:
+        if path.endswith("env-7.yaml"):
+            os._exit(9)
+        return super().read(path)
+
+
+def test_a_worker_that_dies_does_not_hang_the_command(tree: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """multiprocessing.Pool waited forever for a dead worker's task; now the rest is read
+    here, and the answer is the same."""
+    paths = sorted(p for p in FILES if p.startswith("envs/"))
+    here = read_all(WorkTreeSource(tree), paths)
+    force_workers(monkeypatch)
+    assert read_all(DyingInWorkers(tree), paths) == here
+    # Lint too: its metas and environments come out the same.
+    plain = lint_catalog(Catalog(WorkTreeSource(tree))).findings
+    assert [f.render() for f in lint_catalog(Catalog(DyingInWorkers(tree))).findings] == [
+        f.render() for f in plain]
 
 
 def test_tasks_are_queued_before_the_results_are_asked_for(tree: Path) -> None:
@@ -97,10 +135,10 @@ def test_tasks_are_queued_before_the_results_are_asked_for(tree: Path) -> None:
     queued: list[int] = []
 
     class Pool:
-        def imap(self, fn: object, tasks: list[list[str]]) -> list[list[None]]:
+        def map(self, fn: object, tasks: list[list[str]]) -> Iterator[list[None]]:
             queued.append(len(tasks))
-            return [[None] * len(task) for task in tasks]
+            return iter([[None] * len(task) for task in tasks])
 
-    results = forkpool.read_in(Pool(), WorkTreeSource(tree), ["a.yaml"] * 450)
+    results = forkpool.read_in(Pool(), WorkTreeSource(tree), ["a.yaml"] * 450)  # type: ignore[arg-type]
     assert queued == [3]
     assert list(results) == [None] * 450

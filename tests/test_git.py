@@ -27,3 +27,19 @@ def test_read_many_answers_what_read_answers(tmp_path: Path, git_env: Path) -> N
     many = BlobReader(tmp_path)
     assert many.read_many(names) == want
     assert many.read(names[-1]) == want[-1]  # the process still answers single reads
+
+
+def test_a_name_git_would_split_is_never_sent(tmp_path: Path, git_env: Path) -> None:
+    """A path with a newline would be two requests to cat-file and every later answer
+    would belong to the wrong file (found by review); undecodable bytes are sent as is."""
+    (tmp_path / "a").write_text("A")
+    (tmp_path / "c").write_text("C")
+    odd = tmp_path / b"caf\xe9".decode("utf-8", "surrogateescape")
+    odd.write_bytes(b"odd")
+    subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "commit", "-q", "-m", "files"], check=True)
+    reader = BlobReader(tmp_path)
+    names = ["HEAD:a", "HEAD:a\nHEAD:c", "HEAD:a\r", f"HEAD:{odd.name}", "HEAD:c"]
+    assert reader.read_many(names) == [b"A", None, None, b"odd", b"C"]
+    assert [reader.read(name) for name in names] == [b"A", None, None, b"odd", b"C"]

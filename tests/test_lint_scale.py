@@ -131,9 +131,9 @@ def test_without_worker_processes_lint_parses_here(tree: Path,
 
     plain = findings(Catalog(WorkTreeSource(tree)))
 
-    def no_pool(*args: object, **kwargs: object) -> None:
+    def no_semaphores(*args: object, **kwargs: object) -> None:
         raise OSError(38, "Function not implemented")
 
-    monkeypatch.setattr(multiprocessing.context.ForkContext, "Pool", no_pool)
+    monkeypatch.setattr(multiprocessing.context.ForkContext, "Lock", no_semaphores)
     force_workers(monkeypatch)
     assert findings(Catalog(WorkTreeSource(tree))) == plain

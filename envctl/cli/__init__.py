@@ -127,6 +127,7 @@ class LazyCommands(MutableMapping[str, "Command"]):
         self._built: dict[str, Command] = dict(extra)
         self._registered: dict[str, dict[str, CommandInfo | TyperInfo]] = {}
         self._summaries: dict[str, Command] = {}
+        self._broken: dict[str, Exception] = {}  # module -> why it does not import
         self._options: dict[str, Any] = {
             "pretty_exceptions_short": pretty_exceptions_short,
             "rich_markup_mode": rich_markup_mode,
@@ -135,8 +136,14 @@ class LazyCommands(MutableMapping[str, "Command"]):
 
     def _info(self, name: str) -> CommandInfo | TyperInfo | None:
         module_name = self._modules[name]
+        if module_name in self._broken:
+            raise self._broken[module_name]
         if module_name not in self._registered:
-            self._registered[module_name] = registered(module_name)
+            try:
+                self._registered[module_name] = registered(module_name)
+            except Exception as exc:
+                self._broken[module_name] = exc  # tried once per run, not once per command
+                raise
         info = self._registered[module_name].get(name)
         if info is None:  # the module is missing, or no longer registers it
             del self._modules[name]
@@ -209,7 +216,7 @@ class LazyCommands(MutableMapping[str, "Command"]):
     def __iter__(self) -> Iterator[str]:
         # Names only: listing commands (help, completion, "did you mean") must not build them.
         # A snapshot: building a command whose module is missing forgets its name.
-        yield from list(self._modules)
+        yield from [name for name, module in self._modules.items() if module not in self._broken]
         yield from (name for name in list(self._built) if name not in self._modules)
 
     def __len__(self) -> int:
