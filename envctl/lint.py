@@ -955,11 +955,6 @@ _META_CHUNK = 400
 MetaResult = tuple[list[EnvctlError], "MetaSummary | None"]
 
 
-def meta_problems(source: Source, path: str, alias: str) -> list[EnvctlError]:
-    """What is wrong with the meta at ``path``, which should describe ``alias``."""
-    return meta_summary(source, path, alias)[0]
-
-
 def meta_summary(source: Source, path: str, alias: str) -> MetaResult:
     """(problems, summary) of the meta at ``path``; the summary when the meta is valid and
     describes ``alias``, for the frozen-tag rules."""
